@@ -1,0 +1,22 @@
+#include "core/adamw.h"
+
+#include <math.h>
+
+void adamw_step(adamw *opt, param_store *ps, const adamw_group *groups) {
+  opt->t++;
+  const float b1 = opt->beta1, b2 = opt->beta2, eps = opt->eps;
+  const float c1 = 1.0f - powf(b1, (float)opt->t), c2 = 1.0f - powf(b2, (float)opt->t);
+  for (int i = 0; i < ps->n; i++) {
+    const adamw_group *g = &groups[ps->group[i]];
+    const float lr = g->lr, decay = 1.0f - g->lr * g->weight_decay;
+    int64_t o = ps->offset[i], n = ps->t[i]->n;
+    float *p = ps->data + o, *gr = ps->grad + o, *m = ps->m + o, *v = ps->v + o;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t j = 0; j < n; j++) {
+      float gj = gr[j];
+      m[j] = b1 * m[j] + (1.0f - b1) * gj;
+      v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
+      p[j] = p[j] * decay - lr * (m[j] / c1) / (sqrtf(v[j] / c2) + eps);
+    }
+  }
+}

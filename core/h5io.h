@@ -1,0 +1,39 @@
+/* HDF5 helpers: float/int datasets by path (groups created on the way), string attributes and string
+ * lists, and whole-file atomic writes (write to "<path>.tmp.<pid>", rename on success). Every read
+ * checks the dataset's type and shape and reports "FILE: dataset 'NAME': expected ..., found ..." so a
+ * truncated, corrupted or foreign file gives one clear line. HDF5's own error stack printing is off. */
+#ifndef EPEE_H5IO_H
+#define EPEE_H5IO_H
+
+#include <hdf5.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+void h5_quiet(void); /* turn off HDF5's automatic error printing (idempotent) */
+
+/* Create "<path>.tmp.<pid>" for writing; h5_commit closes and renames it onto path (or removes it on
+ * failure when ok == 0). Returns a file id or a negative value with e set. */
+hid_t h5_create_tmp(const char *path, char *tmp_path, size_t tmp_len, epee_err *e);
+int h5_commit(hid_t f, const char *tmp_path, const char *path, int ok, epee_err *e);
+hid_t h5_open_read(const char *path, epee_err *e);
+
+int h5_write_floats(hid_t f, const char *name, const float *x, int ndim, const int *shape, epee_err *e);
+int h5_write_ints(hid_t f, const char *name, const int32_t *x, int ndim, const int *shape, epee_err *e);
+int h5_write_u64(hid_t f, const char *name, const uint64_t *x, int n, epee_err *e);
+int h5_write_strings(hid_t f, const char *name, char *const *s, int n, epee_err *e);
+int h5_write_attr_str(hid_t obj, const char *name, const char *value, epee_err *e);
+
+int h5_exists(hid_t f, const char *name);
+/* Reads exactly the given shape (ndim < 0: any shape, returns numel through *n_out and mallocs *out). */
+int h5_read_floats(hid_t f, const char *file, const char *name, float *x, int ndim, const int *shape, epee_err *e);
+int h5_read_ints(hid_t f, const char *file, const char *name, int32_t *x, int ndim, const int *shape, epee_err *e);
+int h5_read_u64(hid_t f, const char *file, const char *name, uint64_t *x, int n, epee_err *e);
+/* numel and dims of a dataset (ndim_out <= 4) */
+int h5_shape(hid_t f, const char *file, const char *name, int *ndim_out, int *shape_out, epee_err *e);
+/* malloc'd array of n malloc'd strings */
+int h5_read_strings(hid_t f, const char *file, const char *name, char ***s, int *n, epee_err *e);
+char *h5_read_attr_str(hid_t obj, const char *file, const char *name, epee_err *e);
+void h5_free_strings(char **s, int n);
+
+#endif

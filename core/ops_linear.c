@@ -1,0 +1,63 @@
+/* linear and batched matmul, both on oneDNN GEMMs (core/dnnl_wrap.c). */
+#include "core/dnnl_wrap.h"
+#include "core/ops.h"
+
+/* ---- linear: x[..., K], W[N, K], b[N] -> [..., N] ---- */
+static void linear_backward(tape_entry *e) {
+  tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
+  int M = e->iarg[0], N = e->iarg[1], K = e->iarg[2];
+  const float *dy = e->out->grad;
+  if (x->requires_grad) dw_linear_bwd_data(dy, w->data, x->grad, M, N, K);
+  dw_linear_bwd_weights(dy, x->data, w->requires_grad ? w->grad : NULL, b && b->requires_grad ? b->grad : NULL, M, N,
+                        K);
+}
+
+tensor *op_linear_at(epee_ctx *c, tensor *x, tensor *W, tensor *b, OP_LOC) {
+  OP_CHECK(W->ndim == 2, "linear", file, line, "weight must be 2-D [out, in]", x, W);
+  int N = W->shape[0], K = W->shape[1];
+  OP_CHECK(x->shape[x->ndim - 1] == K, "linear", file, line, "x's last dim must equal the weight's in-features", x, W);
+  OP_CHECK(!b || (b->ndim == 1 && b->shape[0] == N), "linear", file, line, "bias must be [out]", x, W, b);
+  int shape[EPEE_MAX_DIMS];
+  for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
+  shape[x->ndim - 1] = N;
+  tensor *y = tensor_new_at(c, x->ndim, shape, file, line);
+  int M = (int)(x->n / K);
+  dw_linear_fwd(x->data, W->data, b ? b->data : NULL, y->data, M, N, K);
+  tape_entry *e = tape_record(c, "linear", linear_backward, y, 3, (tensor *[]){x, W, b});
+  if (e) e->iarg[0] = M, e->iarg[1] = N, e->iarg[2] = K;
+  return y;
+}
+
+/* ---- bmm: a[Bt, M, K], b[Bt, K, N] (trans_b: [Bt, N, K]) -> [Bt, M, N] ---- */
+static void bmm_backward(tape_entry *e) {
+  tensor *a = e->in[0], *b = e->in[1];
+  int Bt = e->iarg[0], M = e->iarg[1], N = e->iarg[2], K = e->iarg[3], tb = e->iarg[4];
+  const float *dy = e->out->grad;
+  for (int i = 0; i < Bt; i++) {
+    const float *g = dy + (size_t)i * M * N, *pa = a->data + (size_t)i * M * K, *pb = b->data + (size_t)i * K * N;
+    /* dA = dY op(B)^T: op(B)^T is B itself when trans_b */
+    if (a->requires_grad) dw_gemm(0, !tb, M, K, N, g, pb, 1.0f, a->grad + (size_t)i * M * K);
+    /* dB = A^T dY, or (trans_b) dB = dY^T A */
+    if (b->requires_grad) {
+      if (tb)
+        dw_gemm(1, 0, N, K, M, g, pa, 1.0f, b->grad + (size_t)i * K * N);
+      else
+        dw_gemm(1, 0, K, N, M, pa, g, 1.0f, b->grad + (size_t)i * K * N);
+    }
+  }
+}
+
+tensor *op_bmm_at(epee_ctx *c, tensor *a, tensor *b, int trans_b, OP_LOC) {
+  OP_CHECK(a->ndim == 3 && b->ndim == 3 && a->shape[0] == b->shape[0], "bmm", file, line,
+           "operands must be 3-D with the same batch", a, b);
+  int Bt = a->shape[0], M = a->shape[1], K = a->shape[2];
+  int N = trans_b ? b->shape[1] : b->shape[2];
+  OP_CHECK((trans_b ? b->shape[2] : b->shape[1]) == K, "bmm", file, line, "inner dimensions differ", a, b);
+  tensor *y = tensor_new3(c, Bt, M, N);
+  for (int i = 0; i < Bt; i++)
+    dw_gemm(0, trans_b, M, N, K, a->data + (size_t)i * M * K, b->data + (size_t)i * K * N, 0.0f,
+            y->data + (size_t)i * M * N);
+  tape_entry *e = tape_record(c, "bmm", bmm_backward, y, 2, (tensor *[]){a, b});
+  if (e) e->iarg[0] = Bt, e->iarg[1] = M, e->iarg[2] = N, e->iarg[3] = K, e->iarg[4] = trans_b;
+  return y;
+}

@@ -1,0 +1,99 @@
+#include "core/params.h"
+
+#include <math.h>
+#include <string.h>
+
+#define PARAM_ALIGN 16 /* floats: every parameter starts on a 64-byte boundary */
+
+void params_init(param_store *ps) { memset(ps, 0, sizeof *ps); }
+
+void params_free(param_store *ps) {
+  for (int i = 0; i < ps->n; i++) {
+    free((char *)ps->t[i]->name);
+    free(ps->t[i]);
+  }
+  free(ps->t);
+  free(ps->group);
+  free(ps->offset);
+  free(ps->data); /* one allocation holds all four blocks */
+  memset(ps, 0, sizeof *ps);
+}
+
+tensor *params_declare(param_store *ps, const char *name, int ndim, const int *shape, int is_exit) {
+  EPEE_CHECK(!ps->data, "declare every parameter before params_allocate");
+  EPEE_CHECK(ndim >= 1 && ndim <= EPEE_MAX_DIMS, "parameters have 1..4 dims");
+  if (params_find(ps, name)) epee_fatal("parameter '%s' declared twice", name);
+  if (ps->n == ps->cap) {
+    ps->cap = ps->cap ? 2 * ps->cap : 64;
+    ps->t = epee_realloc(ps->t, sizeof(tensor *) * (size_t)ps->cap);
+    ps->group = epee_realloc(ps->group, sizeof(int) * (size_t)ps->cap);
+    ps->offset = epee_realloc(ps->offset, sizeof(int64_t) * (size_t)ps->cap);
+  }
+  tensor *t = epee_calloc(1, sizeof *t);
+  t->ndim = ndim;
+  memcpy(t->shape, shape, sizeof(int) * (size_t)ndim);
+  t->n = shape_numel(ndim, shape);
+  t->requires_grad = 1;
+  t->is_leaf = 1;
+  t->name = strdup(name);
+  EPEE_CHECK(t->name != NULL, "out of memory");
+  int decay = ndim > 1;
+  ps->t[ps->n] = t;
+  ps->group[ps->n] = is_exit ? (decay ? PG_EXIT : PG_EXIT_NODECAY) : (decay ? PG_BACKBONE : PG_BACKBONE_NODECAY);
+  ps->offset[ps->n] = ps->total;
+  ps->total += (t->n + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
+  ps->n++;
+  return t;
+}
+
+void params_allocate(param_store *ps) {
+  EPEE_CHECK(!ps->data, "params_allocate called twice");
+  size_t bytes = sizeof(float) * (size_t)ps->total;
+  void *mem = NULL;
+  if (posix_memalign(&mem, 64, 4 * bytes + 64) != 0) epee_fatal("out of memory: %zu parameter bytes", 4 * bytes);
+  memset(mem, 0, 4 * bytes);
+  ps->data = mem;
+  ps->grad = ps->data + ps->total;
+  ps->m = ps->grad + ps->total;
+  ps->v = ps->m + ps->total;
+  for (int i = 0; i < ps->n; i++) {
+    ps->t[i]->data = ps->data + ps->offset[i];
+    ps->t[i]->grad = ps->grad + ps->offset[i];
+  }
+}
+
+tensor *params_find(const param_store *ps, const char *name) {
+  for (int i = 0; i < ps->n; i++)
+    if (strcmp(ps->t[i]->name, name) == 0) return ps->t[i];
+  return NULL;
+}
+
+void params_zero_grad(param_store *ps) { memset(ps->grad, 0, sizeof(float) * (size_t)ps->total); }
+
+double params_grad_norm(const param_store *ps) {
+  double s = 0.0;
+  const float *g = ps->grad;
+  /* padding between parameters is always zero, so the flat loop is exact */
+#pragma omp parallel for reduction(+ : s) schedule(static)
+  for (int64_t i = 0; i < ps->total; i++) s += (double)g[i] * g[i];
+  return sqrt(s);
+}
+
+double params_clip_grad_norm(param_store *ps, double max_norm) {
+  double norm = params_grad_norm(ps);
+  if (max_norm > 0 && norm > max_norm) {
+    float k = (float)(max_norm / (norm + 1e-6)); /* torch adds 1e-6 too */
+    float *g = ps->grad;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < ps->total; i++) g[i] *= k;
+  }
+  return norm;
+}
+
+int params_grad_nonfinite(const param_store *ps) {
+  int bad = 0;
+  const float *g = ps->grad;
+#pragma omp parallel for reduction(| : bad) schedule(static)
+  for (int64_t i = 0; i < ps->total; i++) bad |= !isfinite(g[i]);
+  return bad;
+}

@@ -1,0 +1,37 @@
+/* Parameter store: every parameter's data, grad, Adam m and Adam v each live in ONE contiguous block
+ * (same offsets in all four), so zeroing, norms, clipping and AdamW are flat loops and a checkpoint is
+ * four arrays plus names. Parameters are declared first (names, shapes, group), then allocated once. */
+#ifndef EPEE_PARAMS_H
+#define EPEE_PARAMS_H
+
+#include "core/tensor.h"
+
+/* Optimizer groups: backbone vs exit heads (own learning rate), with vs without weight decay. */
+enum { PG_BACKBONE = 0, PG_BACKBONE_NODECAY = 1, PG_EXIT = 2, PG_EXIT_NODECAY = 3, PG_COUNT = 4 };
+
+typedef struct {
+  tensor **t;        /* declared parameters, in declaration order */
+  int *group;        /* PG_* per parameter */
+  int64_t *offset;   /* element offset of each parameter inside the blocks */
+  int n, cap;
+  int64_t total;     /* elements per block (with 64-byte alignment padding) */
+  float *data, *grad, *m, *v;
+} param_store;
+
+void params_init(param_store *ps);
+void params_free(param_store *ps);
+/* Declares a parameter named by its HuggingFace state_dict key. Weight decay follows the HF fine-tuning
+ * convention: none for biases and LayerNorm weights, i.e. for every 1-D parameter. */
+tensor *params_declare(param_store *ps, const char *name, int ndim, const int *shape, int is_exit);
+/* Allocates the four blocks (zeroed) and points every tensor's data and grad into them. */
+void params_allocate(param_store *ps);
+tensor *params_find(const param_store *ps, const char *name);
+void params_zero_grad(param_store *ps);
+double params_grad_norm(const param_store *ps);
+/* Scales grads so that their global L2 norm is at most max_norm (as torch clip_grad_norm_); returns the
+ * norm before clipping. */
+double params_clip_grad_norm(param_store *ps, double max_norm);
+/* 1 if any grad is NaN or Inf */
+int params_grad_nonfinite(const param_store *ps);
+
+#endif

@@ -1,0 +1,22 @@
+/* UTF-8 decoding and encoding shared by the tokenizer and the dataset readers (one definition of
+ * "valid UTF-8": RFC 3629, no overlong forms, no surrogates, nothing above U+10FFFF). */
+#ifndef EPEE_DATA_UTF8_H
+#define EPEE_DATA_UTF8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UTF8_REPLACEMENT 0xFFFDu
+
+/* Decodes the code point starting at s[0] (n >= 1 bytes available) into *cp and returns the number of bytes
+ * it used (1..4). An invalid or truncated sequence yields *cp = U+FFFD and consumes exactly ONE byte, so a
+ * valid character right after a broken one is never swallowed. */
+int utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* Writes cp (<= U+10FFFF) as 1..4 bytes to out and returns the count. */
+int utf8_encode(uint32_t cp, char *out);
+
+/* Returns -1 if s[0..n) is valid UTF-8, else the byte offset of the first invalid sequence. */
+long utf8_first_invalid(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,116 @@
+/* Training throughput of the multi-exit BERT: median step time (forward + backward + AdamW) over
+ * repeats, examples/s and achieved GFLOP/s, beside a raw oneDNN GEMM measured in the same run.
+ * Usage: bench_train [--layers L] [--hidden D] [--heads H] [--intermediate F] [--seq T] [--batch B]
+ *                    [--steps N] [--vocab V] [--labels C]
+ * FLOPs per training step = 3 x forward, forward per token = 2 L (4 D^2 + 2 D F) + 4 L T D
+ * (DESIGN section 7; embeddings are lookups, exits are negligible and not counted). */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/adamw.h"
+#include "core/dnnl_wrap.h"
+#include "core/progress.h"
+#include "core/rng.h"
+#include "models/bert.h"
+#include "train/multi_exit_loss.h"
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double raw_gemm_gflops(void) {
+  /* the largest BERT-base GEMM shape: [1024, 768] x [768, 3072] */
+  int M = 1024, K = 768, N = 3072;
+  float *a = malloc(sizeof(float) * (size_t)M * K), *b = malloc(sizeof(float) * (size_t)K * N),
+        *c = malloc(sizeof(float) * (size_t)M * N);
+  rng_fill_normal(a, (int64_t)M * K, 1, 1, 1);
+  rng_fill_normal(b, (int64_t)K * N, 1, 1, 2);
+  double t[15];
+  for (int r = 0; r < 18; r++) {
+    double t0 = now_seconds();
+    dw_sgemm_raw(0, 0, M, N, K, a, b, c);
+    if (r >= 3) t[r - 3] = now_seconds() - t0;
+  }
+  qsort(t, 15, sizeof(double), cmp_double);
+  free(a), free(b), free(c);
+  return 2.0 * M * N * K / t[7] / 1e9;
+}
+
+int main(int argc, char **argv) {
+  bert_config cfg = {.vocab = 30522, .hidden = 768, .layers = 12, .heads = 12, .intermediate = 3072,
+                     .max_position = 512, .type_vocab = 2, .num_labels = 3, .hidden_dropout = 0.1f,
+                     .attention_dropout = 0.1f, .exit_dropout = 0.1f, .layer_norm_eps = 1e-12f, .init_std = 0.02f};
+  int T = 128, B = 8, steps = 10;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    int v = atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--layers")) cfg.layers = v;
+    else if (!strcmp(argv[i], "--hidden")) cfg.hidden = v;
+    else if (!strcmp(argv[i], "--heads")) cfg.heads = v;
+    else if (!strcmp(argv[i], "--intermediate")) cfg.intermediate = v;
+    else if (!strcmp(argv[i], "--seq")) T = v;
+    else if (!strcmp(argv[i], "--batch")) B = v;
+    else if (!strcmp(argv[i], "--steps")) steps = v;
+    else if (!strcmp(argv[i], "--vocab")) cfg.vocab = v;
+    else if (!strcmp(argv[i], "--labels")) cfg.num_labels = v;
+    else {
+      fprintf(stderr, "bench_train: unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
+  if (steps < 1 || B < 1 || T < 1 || T > cfg.max_position) {
+    fprintf(stderr, "bench_train: need steps >= 1, batch >= 1, 1 <= seq <= %d\n", cfg.max_position);
+    return 2;
+  }
+  model m;
+  epee_err e;
+  if (bert_create(&m, &cfg, &e)) {
+    fprintf(stderr, "bench_train: %s\n", e.msg);
+    return 2;
+  }
+  bert_init_weights(&m, 1);
+  int L = cfg.layers;
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)B * T), *labels = malloc(sizeof(int32_t) * (size_t)B);
+  float *mask = malloc(sizeof(float) * (size_t)B * T), *w = malloc(sizeof(float) * (size_t)L);
+  for (int i = 0; i < B * T; i++) ids[i] = (int32_t)(rng_hash(7, 0, (uint64_t)i) % (uint64_t)cfg.vocab), mask[i] = 1;
+  for (int i = 0; i < B; i++) labels[i] = i % cfg.num_labels;
+  exit_weights(&(cfg_weights){.kind = CFG_WEIGHTS_ASC}, L, w);
+  epee_ctx c;
+  ctx_init(&c, 0, 1);
+  c.training = 1;
+  adamw opt = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+  adamw_group g[PG_COUNT] = {{1e-5f, 0.01f}, {1e-5f, 0}, {1e-5f, 0.01f}, {1e-5f, 0}};
+  tensor **logits = malloc(sizeof(tensor *) * (size_t)L);
+  int warm = 2;
+  double *t = malloc(sizeof(double) * (size_t)steps);
+  for (int s = 0; s < warm + steps; s++) {
+    double t0 = now_seconds();
+    ctx_reset(&c);
+    c.step = (uint64_t)s;
+    model_batch mb = {.B = B, .T = T, .ids = ids, .mask = mask};
+    model_forward_all(&c, &m, &mb, logits);
+    tensor *loss = multi_exit_loss(&c, L, logits, labels, w, NULL);
+    params_zero_grad(&m.ps);
+    tape_backward(&c, loss, NULL);
+    params_clip_grad_norm(&m.ps, 1.0);
+    adamw_step(&opt, &m.ps, g);
+    if (s >= warm) t[s - warm] = now_seconds() - t0;
+  }
+  qsort(t, (size_t)steps, sizeof(double), cmp_double);
+  double med = t[steps / 2];
+  double D = cfg.hidden, F = cfg.intermediate;
+  double flop_tok = 2.0 * L * (4 * D * D + 2 * D * F) + 4.0 * L * T * D;
+  double gflops = 3.0 * flop_tok * B * T / med / 1e9;
+  double peak = raw_gemm_gflops();
+  printf("epee-c   train  L=%d D=%d H=%d F=%d T=%d B=%d threads=%d: median step %.1f ms, %.1f examples/s, "
+         "%.1f GFLOP/s, %.0f%% of raw oneDNN GEMM (%.1f GFLOP/s)\n",
+         L, cfg.hidden, cfg.heads, cfg.intermediate, T, B, omp_get_max_threads(), 1e3 * med, B / med, gflops,
+         100 * gflops / peak, peak);
+  free(ids), free(labels), free(mask), free(w), free(logits), free(t);
+  ctx_free(&c);
+  model_free(&m);
+  dw_shutdown();
+  return 0;
+}

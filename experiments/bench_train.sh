@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Training throughput, EPEE-C beside PyTorch eager fp32 in the same run, on two shapes:
+# the default config (6 x 256, 4 heads, sequence 64, batch 32) and BERT-base (12 x 768, sequence 128, batch 8).
+# Needs a Release build (build/release) and, for the baseline, Debian's python3-torch (developer machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=${THREADS:-2}
+bin=build/release/experiments/bench_train
+[ -x "$bin" ] || { echo "build first: cmake -S . -B build/release && cmake --build build/release --target bench_train"; exit 1; }
+run() {
+  OMP_NUM_THREADS=$threads "$bin" "$@"
+  if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+    /usr/bin/python3 experiments/bench_train_torch.py --threads "$threads" "$@"
+  else
+    echo "pytorch  (skipped: /usr/bin/python3 has no torch; apt-get install python3-torch)"
+  fi
+}
+echo "== default config shape =="
+run --layers 6 --hidden 256 --heads 4 --intermediate 1024 --seq 64 --batch 32 --steps 10
+echo "== BERT-base shape =="
+run --layers 12 --hidden 768 --heads 12 --intermediate 3072 --seq 128 --batch 8 --steps 6

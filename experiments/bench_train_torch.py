@@ -1,0 +1,56 @@
+"""PyTorch eager fp32 baseline for experiments/bench_train.c: the same multi-exit BERT (the twin in
+tests/twin/bert_twin.py, HF semantics and names), one training step = forward of all exits, weighted
+loss, backward, AdamW; median over steps. Developer machine only (Debian python3-torch).
+
+    /usr/bin/python3 experiments/bench_train_torch.py --layers 12 --hidden 768 --heads 12 \
+        --intermediate 3072 --seq 128 --batch 8 --steps 10 --threads 2
+The twin has no dropout layers, which only makes the baseline a little faster than BERT proper."""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "twin"))
+from bert_twin import MultiExitBert, weighted_loss  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for k, v in dict(layers=12, hidden=768, heads=12, intermediate=3072, seq=128, batch=8, steps=10, vocab=30522,
+                     labels=3, threads=2).items():
+        p.add_argument("--" + k, type=int, default=v)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    k = dict(vocab=a.vocab, hidden=a.hidden, layers=a.layers, heads=a.heads, intermediate=a.intermediate,
+             max_position=512, type_vocab=2, num_labels=a.labels, layer_norm_eps=1e-12)
+    model = MultiExitBert(k)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
+    ids = torch.randint(0, a.vocab, (a.batch, a.seq))
+    types = torch.zeros_like(ids)
+    mask = torch.ones(a.batch, a.seq)
+    labels = torch.arange(a.batch) % a.labels
+    w = torch.arange(1, a.layers + 1, dtype=torch.float32)
+    times = []
+    for s in range(a.steps + 2):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = weighted_loss(model(ids, types, mask), labels, w)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if s >= 2:
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    med = times[len(times) // 2]
+    D, F, L, T = a.hidden, a.intermediate, a.layers, a.seq
+    flop_tok = 2 * L * (4 * D * D + 2 * D * F) + 4 * L * T * D
+    gflops = 3 * flop_tok * a.batch * T / med / 1e9
+    print(f"pytorch  train  L={L} D={D} H={a.heads} F={F} T={T} B={a.batch} threads={a.threads}: median step "
+          f"{1e3 * med:.1f} ms, {a.batch / med:.1f} examples/s, {gflops:.1f} GFLOP/s (torch {torch.__version__})")
+
+
+if __name__ == "__main__":
+    main()

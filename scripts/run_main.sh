@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The main job on the built-in default: install what is missing, fetch the real data (Gene Ontology
+# definitions + BERT vocab, pinned by sha256), build, train BERT with an exit after every layer,
+# calibrate the exit policy on dev, evaluate on test, export runs/<name>/model.h5, then serve the test
+# split with epee-infer (early exit, batched) and print its results.
+# usage: scripts/run_main.sh [CONFIG.yaml [section.key=value ...]]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+config=${1:-configs/bert_go.yaml}
+shift || true
+scripts/setup.sh
+scripts/fetch_data.sh
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake --build build/release -j"$(nproc)" --target epee-train epee-infer
+build/release/train/epee-train "$config" "$@"
+run_dir=$(sed -n 's/^ *dir: *"\{0,1\}\([^"#]*\)"\{0,1\}.*$/\1/p' "$config" | head -1)
+for a in "$@"; do case "$a" in run.dir=*) run_dir=${a#run.dir=} ;; esac; done
+test_file=$(sed -n 's/^ *test: *"\{0,1\}\([^"#]*\)"\{0,1\}.*$/\1/p' "$config" | head -1)
+echo
+echo "=== epee-infer on $test_file with the exported model (calibrated EPEE policy, batch 64) ==="
+build/release/infer/epee-infer "$run_dir/model.h5" --input "$test_file" --batch 64 --output "$run_dir/test_predictions.jsonl"

@@ -1,0 +1,222 @@
+"""PyTorch twin of EPEE-C's multi-exit BERT (models/bert.c): writes tests/fixtures/bert_tiny.h5, which
+tests/test_bert_twin.c compares the C model against (logits of every exit, weighted loss, every gradient).
+
+Regenerate (developer machine only; CI never runs Python, the fixture is committed):
+
+    /usr/bin/python3 tests/twin/bert_twin.py          # Debian python3-torch 1.13 + python3-h5py
+
+The model is plain torch written to HuggingFace BertModel semantics (transformers is not needed):
+embeddings = LayerNorm(word + token_type + position); post-LN blocks; attention scores / sqrt(head_dim)
+plus the extended mask (1 - mask) * finfo(float32).min; GELU erf; pooler = tanh(dense(h[:, 0])), one
+pooler shared by all exits (PABEE/EPEE); exit_i = classifiers.<i>(dropout(pooler(h_i))). The loss is
+sum_i w_i CE(z_i, y) / sum_i w_i with w_i = i + 1 ("asc", as PABEE), CE averaged over the batch.
+Parameter names are the HF state_dict keys, as in the C model. Dropout is 0, so the run is deterministic.
+
+The fixture is computed in float32, as the C side computes; the float64 rerun only reports the float32
+noise floor, so a failing C comparison can be judged against it.
+"""
+import json
+import math
+import os
+
+import h5py
+import torch
+from torch import nn
+
+CONFIG = dict(vocab=50, hidden=16, layers=3, heads=2, intermediate=24, max_position=20, type_vocab=2,
+              num_labels=3, layer_norm_eps=1e-12)
+B, T = 3, 7
+LENGTHS = [7, 5, 3]   # real tokens per row; the rest is padding (mask 0 at the end)
+SEED = 1234
+STD = 0.2             # bigger than BERT's 0.02 so that every gradient is well above float32 noise
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "bert_tiny.h5")
+
+
+class Embeddings(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(k["vocab"], k["hidden"])
+        self.position_embeddings = nn.Embedding(k["max_position"], k["hidden"])
+        self.token_type_embeddings = nn.Embedding(k["type_vocab"], k["hidden"])
+        self.LayerNorm = nn.LayerNorm(k["hidden"], eps=k["layer_norm_eps"])
+
+    def forward(self, ids, type_ids):
+        pos = torch.arange(ids.shape[1]).unsqueeze(0)
+        x = self.word_embeddings(ids) + self.token_type_embeddings(type_ids) + self.position_embeddings(pos)
+        return self.LayerNorm(x)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.heads = k["heads"]
+        self.query = nn.Linear(k["hidden"], k["hidden"])
+        self.key = nn.Linear(k["hidden"], k["hidden"])
+        self.value = nn.Linear(k["hidden"], k["hidden"])
+
+    def split(self, x):  # [B, T, H*hd] -> [B, H, T, hd]
+        b, t, d = x.shape
+        return x.view(b, t, self.heads, d // self.heads).permute(0, 2, 1, 3)
+
+    def forward(self, h, ext_mask):
+        q, k, v = self.split(self.query(h)), self.split(self.key(h)), self.split(self.value(h))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) + ext_mask
+        ctx = torch.softmax(scores, dim=-1) @ v
+        b, _, t, _ = ctx.shape
+        return ctx.permute(0, 2, 1, 3).reshape(b, t, -1)
+
+
+class DenseAddNorm(nn.Module):
+    """HF BertSelfOutput / BertOutput: LayerNorm(dense(x) + residual)."""
+
+    def __init__(self, d_in, d_out, eps):
+        super().__init__()
+        self.dense = nn.Linear(d_in, d_out)
+        self.LayerNorm = nn.LayerNorm(d_out, eps=eps)
+
+    def forward(self, x, residual):
+        return self.LayerNorm(self.dense(x) + residual)
+
+
+class Attention(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.self = SelfAttention(k)
+        self.output = DenseAddNorm(k["hidden"], k["hidden"], k["layer_norm_eps"])
+
+    def forward(self, h, ext_mask):
+        return self.output(self.self(h, ext_mask), h)
+
+
+class Intermediate(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.dense = nn.Linear(k["hidden"], k["intermediate"])
+
+    def forward(self, x):
+        return nn.functional.gelu(self.dense(x))  # erf form (approximate='none')
+
+
+class Layer(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.attention = Attention(k)
+        self.intermediate = Intermediate(k)
+        self.output = DenseAddNorm(k["intermediate"], k["hidden"], k["layer_norm_eps"])
+
+    def forward(self, h, ext_mask):
+        a = self.attention(h, ext_mask)
+        return self.output(self.intermediate(a), a)
+
+
+class Encoder(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.layer = nn.ModuleList(Layer(k) for _ in range(k["layers"]))
+
+
+class Pooler(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.dense = nn.Linear(k["hidden"], k["hidden"])
+
+    def forward(self, h):
+        return torch.tanh(self.dense(h[:, 0]))
+
+
+class Bert(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.embeddings = Embeddings(k)
+        self.encoder = Encoder(k)
+        self.pooler = Pooler(k)
+
+
+class MultiExitBert(nn.Module):
+    """BertModel + one classifier per layer; forward returns the L exits' logits, each [B, C]."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.bert = Bert(k)
+        self.classifiers = nn.ModuleList(nn.Linear(k["hidden"], k["num_labels"]) for _ in range(k["layers"]))
+
+    def forward(self, ids, type_ids, mask):
+        ext_mask = ((1.0 - mask) * torch.finfo(mask.dtype).min)[:, None, None, :]  # [B, 1, 1, T]
+        h = self.bert.embeddings(ids, type_ids)
+        logits = []
+        for layer, classifier in zip(self.bert.encoder.layer, self.classifiers):
+            h = layer(h, ext_mask)
+            logits.append(classifier(self.bert.pooler(h)))  # exit dropout p = 0
+        return logits
+
+
+def weighted_loss(logits, labels, w):
+    ce = torch.stack([nn.functional.cross_entropy(z, labels) for z in logits])
+    return (w * ce).sum() / w.sum()
+
+
+def make_inputs(g):
+    ids = torch.randint(0, CONFIG["vocab"], (B, T), generator=g)
+    type_ids = torch.zeros(B, T, dtype=torch.long)
+    mask = torch.zeros(B, T)
+    for b, n in enumerate(LENGTHS):
+        mask[b, :n] = 1
+        type_ids[b, n // 2:] = 1  # second segment in the back half (padding included: it must not matter)
+    labels = torch.randint(0, CONFIG["num_labels"], (B,), generator=g)
+    return ids, type_ids, mask, labels
+
+
+def init_weights(model, g):
+    """Every parameter random and nonzero (biases and LayerNorm too), so each one shows in the comparison."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            r = torch.randn(p.shape, generator=g) * STD
+            p.copy_(1.0 + r if name.endswith("LayerNorm.weight") else r)
+
+
+def run(model, inputs, w, dtype):
+    model = model.to(dtype)
+    model.zero_grad()
+    ids, type_ids, mask, labels = inputs
+    logits = model(ids, type_ids, mask.to(dtype))
+    loss = weighted_loss(logits, labels, w.to(dtype))
+    loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+    return torch.stack(logits).detach(), loss.detach(), grads
+
+
+def main():
+    g = torch.Generator().manual_seed(SEED)
+    model = MultiExitBert(CONFIG)
+    init_weights(model, g)
+    inputs = make_inputs(g)
+    w = torch.arange(1, CONFIG["layers"] + 1, dtype=torch.float32)
+    weights = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    logits, loss, grads = run(model, inputs, w, torch.float32)
+    logits64, loss64, grads64 = run(model, inputs, w, torch.float64)  # same float32 weights, widened
+    rel = lambda a, b: ((a.double() - b).abs() / b.abs().clamp(min=1)).max().item()
+    print(f"float32 vs float64: logits {rel(logits, logits64):.2e}, loss {rel(loss, loss64):.2e}, "
+          f"grads {max(rel(grads[n], grads64[n]) for n in grads):.2e}")
+    print(f"loss {loss.item():.6f}; smallest max|grad| over tensors "
+          f"{min(v.abs().max().item() for v in grads.values()):.2e}")
+
+    ids, type_ids, mask, labels = inputs
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with h5py.File(OUT, "w") as f:
+        f.attrs["config"] = json.dumps(CONFIG)
+        f["inputs/ids"] = ids.to(torch.int32).numpy()
+        f["inputs/type_ids"] = type_ids.to(torch.int32).numpy()
+        f["inputs/mask"] = mask.numpy()
+        f["inputs/labels"] = labels.to(torch.int32).numpy()
+        f["loss_weights"] = w.numpy()
+        f["logits"] = logits.numpy()
+        f["loss"] = loss.reshape(1).numpy()
+        for n in weights:
+            f["weights/" + n] = weights[n].numpy()
+            f["grads/" + n] = grads[n].numpy()
+    print(f"wrote {os.path.normpath(OUT)} ({os.path.getsize(OUT)} bytes, {len(weights)} parameters)")
+
+
+if __name__ == "__main__":
+    main()

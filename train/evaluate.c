@@ -1,0 +1,42 @@
+#include "train/evaluate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "infer/metrics.h"
+
+void eval_logits(engine *g, const ds_encoded *d, int batch, float *logits) {
+  int L = g->m->n_layers, C = g->m->n_labels;
+  ds_batches *plan = ds_batches_eval(d, batch);
+  int32_t *ids = epee_malloc(sizeof(int32_t) * (size_t)batch * d->max_len);
+  int32_t *types = epee_malloc(sizeof(int32_t) * (size_t)batch * d->max_len);
+  int32_t *labels = epee_malloc(sizeof(int32_t) * (size_t)batch);
+  float *mask = epee_malloc(sizeof(float) * (size_t)batch * d->max_len);
+  float *out = epee_malloc(sizeof(float) * (size_t)batch * L * C);
+  for (int bi = 0; bi < ds_batches_count(plan); bi++) {
+    const ds_batch *b = ds_batches_get(plan, bi);
+    ds_fill_batch(d, b, ids, types, mask, labels);
+    model_batch mb = {.B = b->n, .T = b->max_len, .ids = ids, .type_ids = types, .mask = mask};
+    engine_all_exits(g, &mb, out);
+    for (int r = 0; r < b->n; r++)
+      memcpy(logits + (size_t)b->idx[r] * L * C, out + (size_t)r * L * C, sizeof(float) * (size_t)L * C);
+  }
+  ds_batches_free(plan);
+  free(ids), free(types), free(labels), free(mask), free(out);
+}
+
+void eval_per_exit(const float *logits, const int *gold, int N, int L, int C, double *acc, double *f1) {
+  int *pred = epee_malloc(sizeof(int) * (size_t)N);
+  for (int l = 0; l < L; l++) {
+    for (int i = 0; i < N; i++) {
+      const float *z = logits + ((size_t)i * L + l) * C;
+      int best = 0;
+      for (int k = 1; k < C; k++)
+        if (z[k] > z[best]) best = k;
+      pred[i] = best;
+    }
+    acc[l] = metric_accuracy(gold, pred, N);
+    f1[l] = metric_macro_f1(gold, pred, N, C);
+  }
+  free(pred);
+}

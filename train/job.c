@@ -1,0 +1,63 @@
+#include "train/job.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *const split_names[SPLIT_COUNT] = {"train", "dev", "test"};
+
+static int load_split(job *j, int s, const char *path, epee_err *e) {
+  const cfg_data *d = &j->cfg->data;
+  ds_columns cols = {.text_col = d->text_column,
+                     .text_b_col = d->text_b_column[0] ? d->text_b_column : NULL,
+                     .label_col = d->label_column,
+                     .allow_missing_label = 0};
+  /* train discovers the label set unless the config fixes it; dev and test must use the same set */
+  char **known = s == SPLIT_TRAIN ? d->labels.v : j->labels;
+  int n_known = s == SPLIT_TRAIN ? d->labels.n : j->n_labels;
+  int discover = s == SPLIT_TRAIN && d->labels.n == 0;
+  if (ds_read(path, &cols, known, n_known, discover, &j->raw[s], e)) return -1;
+  if (s == SPLIT_TRAIN) {
+    j->labels = j->raw[s].label_names;
+    j->n_labels = j->raw[s].n_labels;
+  }
+  if (ds_encode(&j->raw[s], j->tok, j->cfg->tokenizer.max_length, &j->enc[s], e)) return -1;
+  printf("data: %-5s %6d examples from %s (%d truncated to %d tokens)\n", split_names[s], j->enc[s].n, path,
+         j->enc[s].n_truncated, j->cfg->tokenizer.max_length);
+  return 0;
+}
+
+int job_open(job *j, const epee_config *cfg, epee_err *e) {
+  memset(j, 0, sizeof *j);
+  j->cfg = cfg;
+  j->tok = wp_load_file(cfg->tokenizer.vocab, e);
+  if (!j->tok) return -1;
+  const char *paths[SPLIT_COUNT] = {cfg->data.train, cfg->data.dev, cfg->data.test};
+  for (int s = 0; s < SPLIT_COUNT; s++)
+    if (load_split(j, s, paths[s], e)) return -1;
+  if (j->n_labels < 2) return epee_errf(e, "%s: found %d label(s); a classifier needs at least 2", cfg->data.train, j->n_labels);
+  if (cfg->model.num_labels && cfg->model.num_labels != j->n_labels)
+    return epee_errf(e, "model.num_labels is %d but the data has %d labels", cfg->model.num_labels, j->n_labels);
+  printf("data: %d labels:", j->n_labels);
+  for (int i = 0; i < j->n_labels; i++) printf(" %s", j->labels[i]);
+  printf("\n");
+  const cfg_model *mc = &cfg->model;
+  j->bert = (bert_config){.vocab = wp_vocab_size(j->tok), .hidden = mc->hidden, .layers = mc->layers,
+                          .heads = mc->heads, .intermediate = mc->intermediate, .max_position = mc->max_position,
+                          .type_vocab = mc->type_vocab, .num_labels = j->n_labels,
+                          .hidden_dropout = (float)mc->hidden_dropout, .attention_dropout = (float)mc->attention_dropout,
+                          .exit_dropout = (float)mc->exit_dropout, .layer_norm_eps = (float)mc->layer_norm_eps,
+                          .init_std = (float)mc->init_std};
+  if (cfg->tokenizer.max_length > mc->max_position)
+    return epee_errf(e, "tokenizer.max_length %d exceeds model.max_position %d", cfg->tokenizer.max_length, mc->max_position);
+  return bert_create(&j->m, &j->bert, e);
+}
+
+void job_close(job *j) {
+  for (int s = 0; s < SPLIT_COUNT; s++) {
+    ds_encoded_free(&j->enc[s]);
+    ds_raw_free(&j->raw[s]);
+  }
+  if (j->m.impl) model_free(&j->m);
+  wp_free(j->tok);
+  memset(j, 0, sizeof *j);
+}

@@ -1,0 +1,29 @@
+/* What a run works on: the tokenizer, the three encoded splits with their label set, and the model
+ * built from the config. Shared by training and by `epee-train --calibrate`. */
+#ifndef EPEE_JOB_H
+#define EPEE_JOB_H
+
+#include "data/dataset.h"
+#include "data/wordpiece.h"
+#include "models/bert.h"
+#include "train/config.h"
+
+enum { SPLIT_TRAIN, SPLIT_DEV, SPLIT_TEST, SPLIT_COUNT };
+extern const char *const split_names[SPLIT_COUNT];
+
+typedef struct {
+  const epee_config *cfg;
+  wp_tokenizer *tok;
+  ds_raw raw[SPLIT_COUNT];
+  ds_encoded enc[SPLIT_COUNT];
+  char **labels; /* = raw[SPLIT_TRAIN].label_names */
+  int n_labels;
+  bert_config bert;
+  model m;
+} job;
+
+/* Loads tokenizer and data (printing counts and truncation), builds the model with zeroed weights. */
+int job_open(job *j, const epee_config *cfg, epee_err *e);
+void job_close(job *j);
+
+#endif

@@ -1,0 +1,16 @@
+/* epee-train's job: data -> multi-exit model trained jointly -> best checkpoint by dev metric ->
+ * dev/test evaluation of every exit -> calibration of the exit policies on dev -> test through the
+ * engine -> model.h5. Everything lands in cfg->run.dir. */
+#ifndef EPEE_TRAINER_H
+#define EPEE_TRAINER_H
+
+#include "train/config.h"
+
+/* Full run. resume_dir: continue the run in that folder from its checkpoint.h5 (NULL: fresh run).
+ * Returns 0, or -1 with e set; 130 when interrupted by Ctrl-C (a checkpoint was saved). */
+int trainer_run(const epee_config *cfg, const char *resume_dir, epee_err *e);
+
+/* Only the part after training (evaluate, calibrate, test, export) on an existing run folder. */
+int trainer_calibrate_only(const char *run_dir, epee_err *e);
+
+#endif
