@@ -79,7 +79,8 @@ void *arena_calloc_at(arena *a, size_t bytes, const char *file, int line) {
 }
 
 void arena_reset(arena *a) {
-  if (a->extra) {
+  /* high > cap also after chunks were released by marks: the high-water size is what counts */
+  if (a->extra || a->high > a->cap) {
     free_chunks(a->extra, NULL);
     a->extra = NULL;
     free(a->base);

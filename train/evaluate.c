@@ -7,22 +7,22 @@
 
 void eval_logits(engine *g, const ds_encoded *d, int batch, float *logits) {
   int L = g->m->n_layers, C = g->m->n_labels;
-  ds_batches *plan = ds_batches_eval(d, batch);
+  ds_plan plan;
+  ds_plan_make(d, batch, 0, 0, 0, &plan); /* eval order: sorted by length, original indices kept */
   int32_t *ids = epee_malloc(sizeof(int32_t) * (size_t)batch * d->max_len);
   int32_t *types = epee_malloc(sizeof(int32_t) * (size_t)batch * d->max_len);
-  int32_t *labels = epee_malloc(sizeof(int32_t) * (size_t)batch);
   float *mask = epee_malloc(sizeof(float) * (size_t)batch * d->max_len);
   float *out = epee_malloc(sizeof(float) * (size_t)batch * L * C);
-  for (int bi = 0; bi < ds_batches_count(plan); bi++) {
-    const ds_batch *b = ds_batches_get(plan, bi);
-    ds_fill_batch(d, b, ids, types, mask, labels);
+  for (int bi = 0; bi < plan.n_batches; bi++) {
+    const ds_batch *b = &plan.batches[bi];
+    ds_fill_batch(d, b, ids, types, mask, NULL);
     model_batch mb = {.B = b->n, .T = b->max_len, .ids = ids, .type_ids = types, .mask = mask};
     engine_all_exits(g, &mb, out);
     for (int r = 0; r < b->n; r++)
       memcpy(logits + (size_t)b->idx[r] * L * C, out + (size_t)r * L * C, sizeof(float) * (size_t)L * C);
   }
-  ds_batches_free(plan);
-  free(ids), free(types), free(labels), free(mask), free(out);
+  ds_plan_free(&plan);
+  free(ids), free(types), free(mask), free(out);
 }
 
 void eval_per_exit(const float *logits, const int *gold, int N, int L, int C, double *acc, double *f1) {

@@ -14,8 +14,7 @@ static int load_split(job *j, int s, const char *path, epee_err *e) {
   /* train discovers the label set unless the config fixes it; dev and test must use the same set */
   char **known = s == SPLIT_TRAIN ? d->labels.v : j->labels;
   int n_known = s == SPLIT_TRAIN ? d->labels.n : j->n_labels;
-  int discover = s == SPLIT_TRAIN && d->labels.n == 0;
-  if (ds_read(path, &cols, known, n_known, discover, &j->raw[s], e)) return -1;
+  if (ds_read(path, &cols, known, n_known, &j->raw[s], e)) return -1;
   if (s == SPLIT_TRAIN) {
     j->labels = j->raw[s].label_names;
     j->n_labels = j->raw[s].n_labels;

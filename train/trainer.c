@@ -191,15 +191,16 @@ static int train_loop(trainer *t, epee_err *e) {
   double t_last = now_seconds();
   long ex_since = 0;
   for (; t->st.epoch < 1000000 && t->st.step < t->st.total_steps && !stop; t->st.epoch++, t->st.batch = 0) {
-    ds_batches *plan = ds_batches_train(&j->enc[SPLIT_TRAIN], B, (uint64_t)t->cfg->run.seed, (int)t->st.epoch);
-    int nb = ds_batches_count(plan);
+    ds_plan plan;
+    ds_plan_make(&j->enc[SPLIT_TRAIN], B, (uint64_t)t->cfg->run.seed, (int)t->st.epoch, 1, &plan);
+    int nb = plan.n_batches;
     for (; t->st.batch < nb && t->st.step < t->st.total_steps; t->st.batch++) {
       if (interrupted) {
         stop = 1;
         rc = 130;
         break;
       }
-      const ds_batch *b = ds_batches_get(plan, (int)t->st.batch);
+      const ds_batch *b = &plan.batches[t->st.batch];
       double lr = 0;
       double loss = train_step(t, b, ce, &lr);
       if (!isfinite(loss)) {
@@ -241,7 +242,7 @@ static int train_loop(trainer *t, epee_err *e) {
         if (stop) break;
       }
     }
-    ds_batches_free(plan);
+    ds_plan_free(&plan);
     if (stop && rc == 130) break;
   }
   progress_finish(&bar, NULL);
