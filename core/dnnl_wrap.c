@@ -1,48 +1,229 @@
 #include "core/dnnl_wrap.h"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 
-/* dnnl_sgemm is oneDNN's row-major GEMM: it picks its JIT kernel per call and uses the OpenMP threads,
- * and measured at least as fast as a matmul primitive at our shapes while needing no per-shape cache. */
-void dw_gemm(int ta, int tb, int M, int N, int K, const float *a, const float *b, float beta, float *c) {
+/* ---- matmul primitives: one per shape, cached ------------------------------------------------------ */
+
+/* Everything a matmul primitive is specialised for. `threads` too: oneDNN tunes a primitive for the
+ * OpenMP thread count at creation, so a changed count must not reuse it. */
+typedef struct {
+  int batch, M, N, K, ta, tb, bias, acc, threads;
+} mm_key;
+
+typedef struct mm_prim {
+  mm_key key;
+  dnnl_primitive_t prim;
+  dnnl_memory_desc_t src, wei, bias, dst;
+  int users;           /* callers executing it right now: an entry in use is never evicted */
+  uint64_t last_used;  /* LRU clock */
+  struct mm_prim *next;
+} mm_prim;
+
+/* Bounded because M = batch x length changes with dynamic padding; a miss costs ~0.3 ms (and oneDNN's
+ * own primitive cache usually makes a re-creation a hit). */
+#define MM_CACHE_MAX 256
+
+/* The CPU stream just runs the primitive on the calling thread (oneDNN's stream_t::enqueue_primitive
+ * calls execute directly), so one stream serves concurrent callers; only the cache needs the lock. */
+static struct {
+  pthread_mutex_t lock;
+  dnnl_engine_t engine;
+  dnnl_stream_t stream;
+  mm_prim *cache;
+  int n;
+  uint64_t clock;
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void key_str(const mm_key *k, char *buf, size_t len) {
+  snprintf(buf, len, "batch=%d M=%d N=%d K=%d ta=%d tb=%d bias=%d accumulate=%d", k->batch, k->M, k->N, k->K, k->ta,
+           k->tb, k->bias, k->acc);
+}
+
+static void dnnl_ok(dnnl_status_t st, const char *call, const mm_key *k) {
+  if (st == dnnl_success) return;
+  char buf[160] = "";
+  if (k) key_str(k, buf, sizeof buf);
+  epee_fatal("oneDNN %s failed: %s (%s)", call, dnnl_status2str(st), buf);
+}
+#define DNNL_OK(call, key) dnnl_ok((call), #call, (key))
+
+/* 3-D {batch, rows, cols} descriptor of contiguous [rows, cols] slices, or of their transpose when t
+ * (the data is stored [cols, rows]): the transpose is only a change of strides. */
+static dnnl_memory_desc_t md_3d(int batch, int rows, int cols, int t, const mm_key *k) {
+  dnnl_memory_desc_t md;
+  dnnl_dims_t dims = {batch, rows, cols};
+  dnnl_dims_t strides = {(dnnl_dim_t)rows * cols, t ? 1 : cols, t ? rows : 1};
+  DNNL_OK(dnnl_memory_desc_init_by_strides(&md, 3, dims, dnnl_f32, strides), k);
+  return md;
+}
+
+/* called with g.lock held */
+static mm_prim *mm_create(const mm_key *k) {
+  if (!g.engine) {
+    DNNL_OK(dnnl_engine_create(&g.engine, dnnl_cpu, 0), NULL);
+    DNNL_OK(dnnl_stream_create(&g.stream, g.engine, dnnl_stream_default_flags), NULL);
+  }
+  mm_prim *p = epee_calloc(1, sizeof *p);
+  p->key = *k;
+  p->src = md_3d(k->batch, k->M, k->K, k->ta, k);
+  p->wei = md_3d(k->batch, k->K, k->N, k->tb, k);
+  p->dst = md_3d(k->batch, k->M, k->N, 0, k);
+  dnnl_dims_t bdims = {1, 1, k->N};
+  DNNL_OK(dnnl_memory_desc_init_by_tag(&p->bias, 3, bdims, dnnl_f32, dnnl_abc), k);
+
+  dnnl_matmul_desc_t desc;
+  DNNL_OK(dnnl_matmul_desc_init(&desc, &p->src, &p->wei, k->bias ? &p->bias : NULL, &p->dst), k);
+  dnnl_primitive_attr_t attr;
+  DNNL_OK(dnnl_primitive_attr_create(&attr), k);
+  if (k->acc) { /* C += A B: the sum post-op adds the previous contents of dst */
+    dnnl_post_ops_t po;
+    DNNL_OK(dnnl_post_ops_create(&po), k);
+    DNNL_OK(dnnl_post_ops_append_sum(po, 1.0f), k);
+    DNNL_OK(dnnl_primitive_attr_set_post_ops(attr, po), k);
+    DNNL_OK(dnnl_post_ops_destroy(po), k);
+  }
+  dnnl_primitive_desc_t pd;
+  DNNL_OK(dnnl_primitive_desc_create(&pd, &desc, attr, g.engine, NULL), k);
+  DNNL_OK(dnnl_primitive_create(&p->prim, pd), k);
+  DNNL_OK(dnnl_primitive_desc_destroy(pd), k);
+  DNNL_OK(dnnl_primitive_attr_destroy(attr), k);
+  return p;
+}
+
+static void mm_destroy(mm_prim *p) {
+  dnnl_primitive_destroy(p->prim);
+  free(p);
+}
+
+/* drops the least recently used entry that nobody is executing (called with g.lock held) */
+static void mm_evict(void) {
+  mm_prim **victim = NULL;
+  for (mm_prim **pp = &g.cache; *pp; pp = &(*pp)->next)
+    if (!(*pp)->users && (!victim || (*pp)->last_used < (*victim)->last_used)) victim = pp;
+  if (!victim) return;
+  mm_prim *p = *victim;
+  *victim = p->next;
+  mm_destroy(p);
+  g.n--;
+}
+
+static mm_prim *mm_acquire(const mm_key *k) {
+  pthread_mutex_lock(&g.lock);
+  mm_prim *p = g.cache;
+  while (p && memcmp(&p->key, k, sizeof *k) != 0) p = p->next;
+  if (!p) {
+    if (g.n >= MM_CACHE_MAX) mm_evict();
+    p = mm_create(k);
+    p->next = g.cache;
+    g.cache = p;
+    g.n++;
+  }
+  p->users++;
+  p->last_used = ++g.clock;
+  pthread_mutex_unlock(&g.lock);
+  return p;
+}
+
+static void mm_release(mm_prim *p) {
+  pthread_mutex_lock(&g.lock);
+  p->users--;
+  pthread_mutex_unlock(&g.lock);
+}
+
+/* C (+)= op(A) op(B) (+ bias) through the cached primitive; memory objects are thin handles around the
+ * caller's pointers, made per call so concurrent callers never share them. */
+static void mm_run(const mm_key *k, const float *a, const float *b, const float *bias, float *c) {
+  mm_prim *p = mm_acquire(k);
+  dnnl_memory_t m[4] = {0};
+  DNNL_OK(dnnl_memory_create(&m[0], &p->src, g.engine, (void *)a), k);
+  DNNL_OK(dnnl_memory_create(&m[1], &p->wei, g.engine, (void *)b), k);
+  DNNL_OK(dnnl_memory_create(&m[2], &p->dst, g.engine, c), k);
+  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
+  int nargs = 3;
+  if (k->bias) {
+    DNNL_OK(dnnl_memory_create(&m[3], &p->bias, g.engine, (void *)bias), k);
+    args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m[3]};
+  }
+  DNNL_OK(dnnl_primitive_execute(p->prim, g.stream, nargs, args), k);
+  DNNL_OK(dnnl_stream_wait(g.stream), k);
+  for (int i = 0; i < 4; i++)
+    if (m[i]) dnnl_memory_destroy(m[i]);
+  mm_release(p);
+}
+
+void dw_shutdown(void) {
+  pthread_mutex_lock(&g.lock);
+  while (g.cache) {
+    mm_prim *p = g.cache;
+    g.cache = p->next;
+    mm_destroy(p);
+  }
+  g.n = 0;
+  if (g.stream) dnnl_stream_destroy(g.stream);
+  if (g.engine) dnnl_engine_destroy(g.engine);
+  g.stream = NULL;
+  g.engine = NULL;
+  pthread_mutex_unlock(&g.lock);
+}
+
+/* ---- public entry points ------------------------------------------------------------------------------ */
+
+void dw_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *a, int lda, const float *b, int ldb,
+             float beta, float *c, int ldc) {
   if (M == 0 || N == 0) return;
-  if (K == 0) {
-    if (beta == 0.0f) memset(c, 0, sizeof(float) * (size_t)M * N);
+  if (K == 0) { /* an empty product (oneDNN rejects the zero leading dims it implies) */
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
     return;
   }
-  dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, a, ta ? M : K, b, tb ? K : N, beta,
-                                c, N);
+  dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
   if (st != dnnl_success)
-    epee_fatal("dnnl_sgemm(%c%c, M=%d, N=%d, K=%d) failed with status %d", ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K,
-               (int)st);
+    epee_fatal("oneDNN dnnl_sgemm(%c%c, M=%d, N=%d, K=%d, lda=%d, ldb=%d, ldc=%d) failed: %s", ta ? 'T' : 'N',
+               tb ? 'T' : 'N', M, N, K, lda, ldb, ldc, dnnl_status2str(st));
 }
 
 void dw_sgemm_raw(int ta, int tb, int M, int N, int K, const float *a, const float *b, float *c) {
-  dw_gemm(ta, tb, M, N, K, a, b, 0.0f, c);
+  dw_gemm(ta, tb, M, N, K, 1.0f, a, ta ? M : K, b, tb ? K : N, 0.0f, c, N);
+}
+
+void dw_bmm(int batch, int ta, int tb, int M, int N, int K, const float *a, const float *b, float *c, int accumulate) {
+  if (batch == 0 || M == 0 || N == 0) return;
+  if (K == 0) { /* an empty sum: oneDNN rejects zero dims */
+    if (!accumulate) memset(c, 0, sizeof(float) * (size_t)batch * M * N);
+    return;
+  }
+  mm_key k = {batch, M, N, K, ta, tb, 0, accumulate != 0, omp_get_max_threads()};
+  mm_run(&k, a, b, NULL, c);
 }
 
 void dw_linear_fwd(const float *x, const float *w, const float *b, float *y, int M, int N, int K) {
-  if (b) { /* C starts as the bias, GEMM accumulates: one pass over Y instead of two */
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < M; i++) memcpy(y + (size_t)i * N, b, sizeof(float) * (size_t)N);
+  if (M == 0 || N == 0) return;
+  if (K == 0) { /* y = b broadcast */
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) y[(size_t)i * N + j] = b ? b[j] : 0.0f;
+    return;
   }
-  dw_gemm(0, 1, M, N, K, x, w, b ? 1.0f : 0.0f, y);
+  mm_key k = {1, M, N, K, 0, 1, b != NULL, 0, omp_get_max_threads()};
+  mm_run(&k, x, w, b, y);
 }
 
 void dw_linear_bwd_data(const float *dy, const float *w, float *dx, int M, int N, int K) {
-  dw_gemm(0, 0, M, K, N, dy, w, 1.0f, dx);
+  dw_gemm(0, 0, M, K, N, 1.0f, dy, N, w, K, 1.0f, dx, K);
 }
 
 void dw_linear_bwd_weights(const float *dy, const float *x, float *dw, float *db, int M, int N, int K) {
-  if (dw) dw_gemm(1, 0, N, K, M, dy, x, 1.0f, dw);
+  if (dw) dw_gemm(1, 0, N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
   if (!db) return;
-  /* each thread owns a column range and walks rows in order: contiguous, vectorised, and the sum order
-   * per column is the same whatever the thread count */
+  /* each thread owns a column range and walks the rows in order: contiguous, vectorised, and every
+   * column is summed in the same order whatever the thread count */
 #pragma omp parallel
   {
     int nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -54,15 +235,40 @@ void dw_linear_bwd_weights(const float *dy, const float *x, float *dw, float *db
   }
 }
 
-void dw_shutdown(void) {}
+/* ---- naive references ------------------------------------------------------------------------------------ */
 
-void dwref_gemm(int ta, int tb, int M, int N, int K, const float *a, const float *b, float beta, float *c) {
-  for (int i = 0; i < M; i++)
+void dwref_bmm(int batch, int ta, int tb, int M, int N, int K, const float *a, const float *b, float *c, int accumulate) {
+  for (int s = 0; s < batch; s++) {
+    const float *A = a + (size_t)s * M * K, *B = b + (size_t)s * K * N;
+    float *C = c + (size_t)s * M * N;
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) {
+        double acc = accumulate ? C[(size_t)i * N + j] : 0.0;
+        for (int p = 0; p < K; p++)
+          acc += (double)(ta ? A[(size_t)p * M + i] : A[(size_t)i * K + p]) *
+                 (tb ? B[(size_t)j * K + p] : B[(size_t)p * N + j]);
+        C[(size_t)i * N + j] = (float)acc;
+      }
+  }
+}
+
+void dwref_linear_fwd(const float *x, const float *w, const float *b, float *y, int M, int N, int K) {
+  dwref_bmm(1, 0, 1, M, N, K, x, w, y, 0);
+  if (b)
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) y[(size_t)i * N + j] += b[j];
+}
+
+void dwref_linear_bwd_data(const float *dy, const float *w, float *dx, int M, int N, int K) {
+  dwref_bmm(1, 0, 0, M, K, N, dy, w, dx, 1);
+}
+
+void dwref_linear_bwd_weights(const float *dy, const float *x, float *dw, float *db, int M, int N, int K) {
+  if (dw) dwref_bmm(1, 1, 0, N, K, M, dy, x, dw, 1);
+  if (db)
     for (int j = 0; j < N; j++) {
-      double s = 0.0;
-      for (int k = 0; k < K; k++)
-        s += (double)(ta ? a[(size_t)k * M + i] : a[(size_t)i * K + k]) *
-             (tb ? b[(size_t)j * K + k] : b[(size_t)k * N + j]);
-      c[(size_t)i * N + j] = (float)(beta * c[(size_t)i * N + j] + s);
+      double s = db[j];
+      for (int i = 0; i < M; i++) s += dy[(size_t)i * N + j];
+      db[j] = (float)s;
     }
 }

@@ -1,23 +1,38 @@
-/* The only door to oneDNN (its 2.x C API is gone in 3.x): every GEMM of the framework goes through
- * here. Row-major float32; W in PyTorch [out, in] orientation, transposes by flags, never by copies.
- * Each function has a naive reference (dwref_*) that the tests hold it against. */
+/* The only door to oneDNN (its 2.x C API is gone in 3.x): every GEMM of the framework goes through here.
+ * Row-major float32; W stays in PyTorch [out, in] orientation, transposes are expressed by strides or
+ * flags, never by copies. oneDNN failures stop with the call and the shape (epee_fatal).
+ *
+ * State: one CPU engine + stream and a cache of matmul primitives (one per shape/transpose/bias/accumulate
+ * combination), created on first use under a mutex, so concurrent callers are safe. dw_shutdown frees it
+ * all (call it once at exit; the wrapper re-initialises if used again).
+ *
+ * Each entry point has a naive reference (dwref_*, plain loops with double accumulation) for the tests. */
 #ifndef EPEE_DNNL_WRAP_H
 #define EPEE_DNNL_WRAP_H
 
-/* Y[M,N] = X[M,K] W[N,K]^T (+ b[N]) */
+/* Y[M,N] = X[M,K] W[N,K]^T (+ b[N]; b may be NULL) */
 void dw_linear_fwd(const float *x, const float *w, const float *b, float *y, int M, int N, int K);
 /* dX[M,K] += dY[M,N] W[N,K] */
 void dw_linear_bwd_data(const float *dy, const float *w, float *dx, int M, int N, int K);
-/* dW[N,K] += dY[M,N]^T X[M,K];  db[N] += column sums of dY (either may be NULL) */
+/* dW[N,K] += dY[M,N]^T X[M,K];  db[N] += column sums of dY (either output may be NULL) */
 void dw_linear_bwd_weights(const float *dy, const float *x, float *dw, float *db, int M, int N, int K);
-/* C[M,N] = beta C + op(A) op(B), op(A) [M,K] (A stored [K,M] when ta), op(B) [K,N] (B stored [N,K] when tb) */
-void dw_gemm(int ta, int tb, int M, int N, int K, const float *a, const float *b, float beta, float *c);
-/* plain dnnl_sgemm C = A B, for benchmarks' raw-GEMM baseline */
+/* For i < batch: C_i[M,N] = op(A_i) op(B_i), or += when accumulate. op(A_i) is [M,K] (A_i stored [K,M]
+ * when ta), op(B_i) is [K,N] (B_i stored [N,K] when tb); slices are contiguous, one after the other. */
+void dw_bmm(int batch, int ta, int tb, int M, int N, int K, const float *a, const float *b, float *c, int accumulate);
+/* One strided GEMM, C = alpha op(A) op(B) + beta C, leading dims as BLAS (row-major). Runs single-threaded
+ * when called inside an OpenMP parallel region, so callers can parallelise over independent GEMMs
+ * (attention does, one per (batch, head) on strided head slices). */
+void dw_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *a, int lda, const float *b, int ldb,
+             float beta, float *c, int ldc);
+/* Plain dnnl_sgemm C[M,N] = op(A) op(B) on contiguous operands: the benchmarks' raw-GEMM baseline. */
 void dw_sgemm_raw(int ta, int tb, int M, int N, int K, const float *a, const float *b, float *c);
-/* releases oneDNN-side state (none is kept today; kept so callers have one shutdown point) */
+/* Releases the primitive cache, the stream and the engine. */
 void dw_shutdown(void);
 
-/* naive references (double accumulation) */
-void dwref_gemm(int ta, int tb, int M, int N, int K, const float *a, const float *b, float beta, float *c);
+/* naive references, same contracts as above */
+void dwref_linear_fwd(const float *x, const float *w, const float *b, float *y, int M, int N, int K);
+void dwref_linear_bwd_data(const float *dy, const float *w, float *dx, int M, int N, int K);
+void dwref_linear_bwd_weights(const float *dy, const float *x, float *dw, float *db, int M, int N, int K);
+void dwref_bmm(int batch, int ta, int tb, int M, int N, int K, const float *a, const float *b, float *c, int accumulate);
 
 #endif

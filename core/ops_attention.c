@@ -1,55 +1,90 @@
 /* Masked softmax and fused multi-head scaled dot-product attention.
- * Masking follows HF: a masked score gets + finfo(float32).min, so a fully masked row becomes uniform
- * instead of NaN. Both ops parallelise over (batch, head) rows; each (b, h) writes only its own slices. */
+ *
+ * Masking follows HF: a masked score becomes torch.finfo(float32).min (= -FLT_MAX). HF *adds* finfo.min
+ * to the score; in float32 that sum rounds to -FLT_MAX for any |score| < 1e31, so setting is the same
+ * thing. Consequence kept on purpose: a fully masked row (a padded query under causal + padding masks)
+ * gets a uniform softmax over all keys instead of NaN, exactly as HF.
+ *
+ * Attention works per (batch, head) on strided head slices of q, k, v [B, T, H*hd] (no copies): two
+ * single-threaded oneDNN GEMMs forward and four backward, the row softmax in between while the T x T
+ * block is hot in cache; OpenMP runs the (batch, head) pairs in parallel, and each pair writes only its
+ * own slices, so the result does not depend on the thread count. */
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "core/dnnl_wrap.h"
 #include "core/ops.h"
 #include "core/rng.h"
 
 #define MASKED (-FLT_MAX)
 
-/* is key j visible to query i (of Tq) in batch b? */
-static inline int visible(const float *key_mask, int causal, int b, int i, int j, int Tq, int Tk) {
-  if (key_mask && key_mask[(size_t)b * Tk + j] == 0.0f) return 0;
-  return !causal || j <= i + (Tk - Tq);
+/* e^x for x <= 0 (softmax arguments, shifted by the row max), written so the row loops vectorise
+ * (glibc's expf is a scalar call): 2^n e^r with r = x - n ln2, |r| <= ln2/2, Cephes' expf polynomial
+ * (about 1 ulp). Below -87 (underflow, masked entries) the result is exactly 0. */
+static inline float exp_nonpos(float x) {
+  float xc = x < -87.0f ? -87.0f : x; /* keeps 2^n a normal float and the int conversion defined */
+  float n = (xc * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest via 1.5 * 2^23 */
+  float r = xc - n * 0.693359375f + n * 2.12194440e-4f;      /* ln2 split in two for exactness */
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = ((int32_t)n + 127) << 23;
+  float two_n;
+  memcpy(&two_n, &bits, sizeof two_n);
+  return x < -87.0f ? 0.0f : p * two_n;
 }
 
-/* row softmax in place: s[n] */
+/* s[n] -> softmax(s) in place */
 static inline void softmax_row(float *s, int n) {
-  float mx = s[0];
-  for (int j = 1; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+  float mx = -FLT_MAX;
+#pragma omp simd reduction(max : mx)
+  for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
   float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
   for (int j = 0; j < n; j++) {
-    s[j] = expf(s[j] - mx);
+    s[j] = exp_nonpos(s[j] - mx);
     sum += s[j];
   }
-  float inv = 1.0f / sum;
+  float inv = 1.0f / sum; /* sum >= 1: the max entry contributes e^0 */
+#pragma omp simd
   for (int j = 0; j < n; j++) s[j] *= inv;
 }
 
-/* dS = P * (dP - sum_j P dP), in place in dp */
-static inline void softmax_row_backward(const float *p, float *dp, int n) {
-  float dot = 0.0f;
-  for (int j = 0; j < n; j++) dot += p[j] * dp[j];
-  for (int j = 0; j < n; j++) dp[j] = p[j] * (dp[j] - dot);
+/* Masks row s[Tk] of query i: keys with key_mask == 0 (key_mask: this batch's [Tk] row or NULL) and,
+ * when causal, keys j > i + (Tk - Tq). */
+static inline void mask_row(float *s, const float *key_mask, int causal, int i, int Tq, int Tk) {
+  if (key_mask) {
+#pragma omp simd
+    for (int j = 0; j < Tk; j++) s[j] = key_mask[j] != 0.0f ? s[j] : MASKED;
+  }
+  if (causal)
+    for (int j = i + (Tk - Tq) + 1; j < Tk; j++) s[j] = MASKED;
 }
 
-/* ---- softmax: x[B, H, Tq, Tk], key_mask[B, Tk] or NULL, causal -> probabilities ---- */
+/* dx[n] += p (dy - sum_j p_j dy_j) * scale: the softmax Jacobian applied to dy */
+static inline void softmax_row_backward(const float *p, const float *dy, float *dx, int n, float scale) {
+  float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+  for (int j = 0; j < n; j++) dot += p[j] * dy[j];
+#pragma omp simd
+  for (int j = 0; j < n; j++) dx[j] += p[j] * (dy[j] - dot) * scale;
+}
+
+/* ---- softmax: x[B, H, Tq, Tk], key_mask[B, Tk] or NULL, causal -> probabilities, same shape ---- */
 static void softmax_backward(tape_entry *e) {
   tensor *x = e->in[0], *y = e->out;
   int Tk = y->shape[3];
-  int64_t rows = y->n / Tk;
+  int64_t rows = y->n / (Tk ? Tk : 1);
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; r++) {
-    const float *p = y->data + r * Tk, *g = y->grad + r * Tk;
-    float *dx = x->grad + r * Tk;
-    float dot = 0.0f;
-    for (int j = 0; j < Tk; j++) dot += p[j] * g[j];
-    for (int j = 0; j < Tk; j++) dx[j] += p[j] * (g[j] - dot);
-  }
+  for (int64_t r = 0; r < rows; r++)
+    softmax_row_backward(y->data + r * Tk, y->grad + r * Tk, x->grad + r * Tk, Tk, 1.0f);
 }
 
 tensor *op_softmax_at(epee_ctx *c, tensor *x, const float *key_mask, int causal, OP_LOC) {
@@ -57,139 +92,122 @@ tensor *op_softmax_at(epee_ctx *c, tensor *x, const float *key_mask, int causal,
   int B = x->shape[0], H = x->shape[1], Tq = x->shape[2], Tk = x->shape[3];
   OP_CHECK(!causal || Tk >= Tq, "softmax", file, line, "causal masking needs Tk >= Tq", x);
   tensor *y = tensor_new_at(c, 4, x->shape, file, line);
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int b = 0; b < B; b++)
-    for (int h = 0; h < H; h++)
-      for (int i = 0; i < Tq; i++) {
-        size_t o = (((size_t)b * H + h) * Tq + i) * Tk;
-        for (int j = 0; j < Tk; j++) y->data[o + j] = x->data[o + j] + (visible(key_mask, causal, b, i, j, Tq, Tk) ? 0.0f : MASKED);
-        softmax_row(y->data + o, Tk);
-      }
+  int64_t rows = (int64_t)B * H * Tq;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    float *s = y->data + r * Tk;
+    memcpy(s, x->data + r * Tk, sizeof(float) * (size_t)Tk);
+    mask_row(s, key_mask ? key_mask + (r / ((int64_t)H * Tq)) * Tk : NULL, causal, (int)(r % Tq), Tq, Tk);
+    if (Tk) softmax_row(s, Tk);
+  }
   tape_record(c, "softmax", softmax_backward, y, 1, &x);
   return y;
 }
 
-/* ---- attention: q, k, v [B, T, H*hd] -> [B, T, H*hd] ----
- * Saved for backward: P [B, H, T, T] (softmax) and, with dropout, the kept-and-scaled P'. */
+/* ---- attention: q, k, v [B, T, H*hd] -> [B, T, H*hd] ---- */
 typedef struct {
-  float *p, *pd; /* pd == p without dropout */
-  const float *key_mask;
-  int B, T, H, hd, causal;
+  float *p;         /* [B, H, T, T] softmax probabilities (before dropout) */
+  uint8_t *keep_m;  /* [B, H, T, T] dropout keep mask, NULL without dropout */
+  float *scratch;   /* backward: 2 T x T blocks per thread */
+  int B, T, H, hd, nthr;
+  float keep;
 } attn_saved;
+
+/* probabilities after dropout: pd = p * m / keep */
+static inline void apply_dropout(const float *p, const uint8_t *m, float *pd, int64_t n, float keep) {
+  float inv = 1.0f / keep;
+#pragma omp simd
+  for (int64_t j = 0; j < n; j++) pd[j] = m[j] ? p[j] * inv : 0.0f;
+}
 
 static void attention_backward(tape_entry *e) {
   const attn_saved *s = e->saved[0];
   tensor *q = e->in[0], *k = e->in[1], *v = e->in[2];
   int B = s->B, T = s->T, H = s->H, hd = s->hd, D = H * hd;
-  float scale = 1.0f / sqrtf((float)hd), keep = e->farg[0];
+  size_t TT = (size_t)T * T;
+  float scale = 1.0f / sqrtf((float)hd);
   const float *dout = e->out->grad;
-#pragma omp parallel
+#pragma omp parallel num_threads(s->nthr)
   {
-    float *dp = epee_malloc(sizeof(float) * (size_t)T);
+    float *dp = s->scratch + 2 * TT * (size_t)omp_get_thread_num(), *pd = dp + TT;
 #pragma omp for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
       for (int h = 0; h < H; h++) {
-        const float *P = s->p + ((size_t)b * H + h) * T * T, *Pd = s->pd + ((size_t)b * H + h) * T * T;
-        for (int i = 0; i < T; i++) {
-          const float *go = dout + ((size_t)b * T + i) * D + h * hd;
-          const float *qi = q->data + ((size_t)b * T + i) * D + h * hd;
-          /* dP'_ij = dout_i . v_j ; dv_j += P'_ij dout_i */
-          for (int j = 0; j < T; j++) {
-            const float *vj = v->data + ((size_t)b * T + j) * D + h * hd;
-            float sdot = 0.0f;
-            for (int d = 0; d < hd; d++) sdot += go[d] * vj[d];
-            dp[j] = sdot;
-            float pij = Pd[(size_t)i * T + j];
-            if (v->requires_grad && pij != 0.0f) {
-              float *dvj = v->grad + ((size_t)b * T + j) * D + h * hd;
-              for (int d = 0; d < hd; d++) dvj[d] += pij * go[d];
-            }
-          }
-          if (s->pd != s->p) /* through dropout: dP = dP' * m / keep, m recovered from P' != 0 */
-            for (int j = 0; j < T; j++) dp[j] = Pd[(size_t)i * T + j] != 0.0f ? dp[j] / keep : 0.0f;
-          softmax_row_backward(P + (size_t)i * T, dp, T);
-          float *dqi = q->requires_grad ? q->grad + ((size_t)b * T + i) * D + h * hd : NULL;
-          for (int j = 0; j < T; j++) {
-            float g = dp[j] * scale;
-            if (g == 0.0f) continue;
-            const float *kj = k->data + ((size_t)b * T + j) * D + h * hd;
-            if (dqi)
-              for (int d = 0; d < hd; d++) dqi[d] += g * kj[d];
-            if (k->requires_grad) {
-              float *dkj = k->grad + ((size_t)b * T + j) * D + h * hd;
-              for (int d = 0; d < hd; d++) dkj[d] += g * qi[d];
-            }
-          }
-        }
+        size_t head = (size_t)b * T * D + (size_t)h * hd, bh = ((size_t)b * H + h) * TT;
+        const float *P = s->p + bh, *go = dout + head;
+        if (s->keep_m) apply_dropout(P, s->keep_m + bh, pd, (int64_t)TT, s->keep);
+        const float *Pd = s->keep_m ? pd : P;
+        /* dP' = dO V^T ; dV += P'^T dO */
+        dw_gemm(0, 1, T, T, hd, 1.0f, go, D, v->data + head, D, 0.0f, dp, T);
+        if (v->requires_grad) dw_gemm(1, 0, T, hd, T, 1.0f, Pd, T, go, D, 1.0f, v->grad + head, D);
+        if (!q->requires_grad && !k->requires_grad) continue;
+        /* through dropout (dP = dP' m / keep), then the softmax: dS = P (dP - rowdot) scale, in pd */
+        if (s->keep_m) apply_dropout(dp, s->keep_m + bh, dp, (int64_t)TT, s->keep);
+        memset(pd, 0, sizeof(float) * TT);
+        for (int i = 0; i < T; i++)
+          softmax_row_backward(P + (size_t)i * T, dp + (size_t)i * T, pd + (size_t)i * T, T, scale);
+        /* dQ += dS K ; dK += dS^T Q */
+        if (q->requires_grad) dw_gemm(0, 0, T, hd, T, 1.0f, pd, T, k->data + head, D, 1.0f, q->grad + head, D);
+        if (k->requires_grad) dw_gemm(1, 0, T, hd, T, 1.0f, pd, T, q->data + head, D, 1.0f, k->grad + head, D);
       }
-    free(dp);
   }
 }
 
 tensor *op_attention_at(epee_ctx *c, tensor *q, tensor *k, tensor *v, int heads, const float *key_mask, int causal,
                         float dropout_p, OP_LOC) {
   OP_CHECK(q->ndim == 3 && k->ndim == 3 && v->ndim == 3, "attention", file, line, "q, k, v must be [B, T, D]", q, k, v);
-  int B = q->shape[0], T = q->shape[1], D = q->shape[2];
   for (int i = 0; i < 3; i++)
     OP_CHECK(k->shape[i] == q->shape[i] && v->shape[i] == q->shape[i], "attention", file, line,
              "q, k, v must have the same shape", q, k, v);
+  int B = q->shape[0], T = q->shape[1], D = q->shape[2];
   OP_CHECK(heads >= 1 && D % heads == 0, "attention", file, line, "D must be a multiple of heads", q);
   OP_CHECK(dropout_p >= 0.0f && dropout_p < 1.0f, "attention", file, line, "dropout p must be in [0, 1)", q);
   int H = heads, hd = D / H;
-  float scale = 1.0f / sqrtf((float)hd);
+  size_t TT = (size_t)T * T;
+  float scale = 1.0f / sqrtf((float)hd), keep = 1.0f - dropout_p;
   int drop = c->training && dropout_p > 0.0f;
-  float keep = 1.0f - dropout_p;
+  /* the same stream rule as op_dropout: (step, call counter) */
   uint64_t stream = drop ? (c->step << 20) + c->dropout_calls++ : 0;
   int record = c->grad_mode && (q->requires_grad || k->requires_grad || v->requires_grad);
+  int nthr = omp_get_max_threads();
   tensor *y = tensor_new_at(c, 3, q->shape, file, line);
-  /* probabilities: kept for backward, or one T x T scratch row block per (b, h) when not recording */
-  size_t pn = record ? (size_t)B * H * T * T : 0;
-  float *P = record ? arena_alloc(&c->act, sizeof(float) * pn) : NULL;
-  float *Pd = record && drop ? arena_alloc(&c->act, sizeof(float) * pn) : P;
-  /* one score row per thread when probabilities are not kept (no allocation inside the op's loop) */
-  float *rows = record ? NULL : arena_alloc(&c->act, sizeof(float) * (size_t)T * (size_t)omp_get_max_threads());
-#pragma omp parallel
+
+  /* recording keeps P (and the dropout mask) for backward; otherwise one T x T block per thread */
+  float *P = record ? arena_alloc(&c->act, sizeof(float) * TT * (size_t)B * H) : NULL;
+  uint8_t *keep_m = record && drop ? arena_alloc(&c->act, TT * (size_t)B * H) : NULL;
+  float *scratch = arena_alloc(&c->act, sizeof(float) * TT * (size_t)nthr * (record ? 2 : 1 + drop));
+#pragma omp parallel num_threads(nthr)
   {
-    float *row = rows ? rows + (size_t)T * (size_t)omp_get_thread_num() : NULL;
+    float *tmp = scratch + TT * (size_t)omp_get_thread_num() * (record ? 2 : 1 + drop);
 #pragma omp for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-      for (int h = 0; h < H; h++)
+      for (int h = 0; h < H; h++) {
+        size_t head = (size_t)b * T * D + (size_t)h * hd, bh = ((size_t)b * H + h) * TT;
+        float *S = record ? P + bh : tmp;
+        dw_gemm(0, 1, T, T, hd, scale, q->data + head, D, k->data + head, D, 0.0f, S, T);
         for (int i = 0; i < T; i++) {
-          const float *qi = q->data + ((size_t)b * T + i) * D + h * hd;
-          float *p = record ? P + (((size_t)b * H + h) * T + i) * T : row;
-          for (int j = 0; j < T; j++) {
-            if (!visible(key_mask, causal, b, i, j, T, T)) {
-              p[j] = MASKED;
-              continue;
-            }
-            const float *kj = k->data + ((size_t)b * T + j) * D + h * hd;
-            float sdot = 0.0f;
-            for (int d = 0; d < hd; d++) sdot += qi[d] * kj[d];
-            p[j] = sdot * scale;
-          }
-          softmax_row(p, T);
-          float *pd = p;
-          if (drop) {
-            pd = record ? Pd + (((size_t)b * H + h) * T + i) * T : row;
-            uint64_t base = (((uint64_t)b * H + h) * T + i) * T;
-            for (int j = 0; j < T; j++) pd[j] = rng_uniform(c->seed, stream, base + j) < keep ? p[j] / keep : 0.0f;
-          }
-          float *yi = y->data + ((size_t)b * T + i) * D + h * hd;
-          memset(yi, 0, sizeof(float) * (size_t)hd);
-          for (int j = 0; j < T; j++) {
-            float pij = pd[j];
-            if (pij == 0.0f) continue;
-            const float *vj = v->data + ((size_t)b * T + j) * D + h * hd;
-            for (int d = 0; d < hd; d++) yi[d] += pij * vj[d];
-          }
+          mask_row(S + (size_t)i * T, key_mask ? key_mask + (size_t)b * T : NULL, causal, i, T, T);
+          softmax_row(S + (size_t)i * T, T);
         }
+        const float *Pd = S;
+        if (drop) {
+          float *pd = record ? tmp : tmp + TT, inv = 1.0f / keep;
+          uint8_t *m = keep_m ? keep_m + bh : NULL;
+          for (size_t j = 0; j < TT; j++) {
+            int kept = rng_uniform(c->seed, stream, bh + j) < keep;
+            if (m) m[j] = (uint8_t)kept;
+            pd[j] = kept ? S[j] * inv : 0.0f;
+          }
+          Pd = pd;
+        }
+        dw_gemm(0, 0, T, hd, T, 1.0f, Pd, T, v->data + head, D, 0.0f, y->data + head, D);
+      }
   }
   tape_entry *e = tape_record(c, "attention", attention_backward, y, 3, (tensor *[]){q, k, v});
   if (e) {
     attn_saved *s = arena_alloc(&c->act, sizeof *s);
-    *s = (attn_saved){P, Pd, key_mask, B, T, H, hd, causal};
+    *s = (attn_saved){P, keep_m, scratch, B, T, H, hd, nthr, keep};
     e->saved[0] = s;
-    e->farg[0] = keep;
   }
   return y;
 }

@@ -1,15 +1,15 @@
-/* linear and batched matmul, both on oneDNN GEMMs (core/dnnl_wrap.c). */
+/* linear and batched matmul, both on oneDNN through core/dnnl_wrap.c. */
 #include "core/dnnl_wrap.h"
 #include "core/ops.h"
 
-/* ---- linear: x[..., K], W[N, K], b[N] -> [..., N] ---- */
+/* ---- linear: x[..., K], W[N, K], b[N] -> [..., N]; the leading dims are flattened into M rows ---- */
 static void linear_backward(tape_entry *e) {
   tensor *x = e->in[0], *w = e->in[1], *b = e->in[2];
   int M = e->iarg[0], N = e->iarg[1], K = e->iarg[2];
   const float *dy = e->out->grad;
   if (x->requires_grad) dw_linear_bwd_data(dy, w->data, x->grad, M, N, K);
-  dw_linear_bwd_weights(dy, x->data, w->requires_grad ? w->grad : NULL, b && b->requires_grad ? b->grad : NULL, M, N,
-                        K);
+  float *dw = w->requires_grad ? w->grad : NULL, *db = b && b->requires_grad ? b->grad : NULL;
+  if (dw || db) dw_linear_bwd_weights(dy, x->data, dw, db, M, N, K);
 }
 
 tensor *op_linear_at(epee_ctx *c, tensor *x, tensor *W, tensor *b, OP_LOC) {
@@ -21,7 +21,7 @@ tensor *op_linear_at(epee_ctx *c, tensor *x, tensor *W, tensor *b, OP_LOC) {
   for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
   shape[x->ndim - 1] = N;
   tensor *y = tensor_new_at(c, x->ndim, shape, file, line);
-  int M = (int)(x->n / K);
+  int M = (int)shape_numel(x->ndim - 1, x->shape);
   dw_linear_fwd(x->data, W->data, b ? b->data : NULL, y->data, M, N, K);
   tape_entry *e = tape_record(c, "linear", linear_backward, y, 3, (tensor *[]){x, W, b});
   if (e) e->iarg[0] = M, e->iarg[1] = N, e->iarg[2] = K;
@@ -33,17 +33,13 @@ static void bmm_backward(tape_entry *e) {
   tensor *a = e->in[0], *b = e->in[1];
   int Bt = e->iarg[0], M = e->iarg[1], N = e->iarg[2], K = e->iarg[3], tb = e->iarg[4];
   const float *dy = e->out->grad;
-  for (int i = 0; i < Bt; i++) {
-    const float *g = dy + (size_t)i * M * N, *pa = a->data + (size_t)i * M * K, *pb = b->data + (size_t)i * K * N;
-    /* dA = dY op(B)^T: op(B)^T is B itself when trans_b */
-    if (a->requires_grad) dw_gemm(0, !tb, M, K, N, g, pb, 1.0f, a->grad + (size_t)i * M * K);
-    /* dB = A^T dY, or (trans_b) dB = dY^T A */
-    if (b->requires_grad) {
-      if (tb)
-        dw_gemm(1, 0, N, K, M, g, pa, 1.0f, b->grad + (size_t)i * K * N);
-      else
-        dw_gemm(1, 0, K, N, M, pa, g, 1.0f, b->grad + (size_t)i * K * N);
-    }
+  /* dA = dY op(B)^T, and op(B)^T is B as stored when trans_b */
+  if (a->requires_grad) dw_bmm(Bt, 0, !tb, M, K, N, dy, b->data, a->grad, 1);
+  if (b->requires_grad) {
+    if (tb) /* dB[N, K] = dY^T A */
+      dw_bmm(Bt, 1, 0, N, K, M, dy, a->data, b->grad, 1);
+    else /* dB[K, N] = A^T dY */
+      dw_bmm(Bt, 1, 0, K, N, M, a->data, dy, b->grad, 1);
   }
 }
 
@@ -52,11 +48,11 @@ tensor *op_bmm_at(epee_ctx *c, tensor *a, tensor *b, int trans_b, OP_LOC) {
            "operands must be 3-D with the same batch", a, b);
   int Bt = a->shape[0], M = a->shape[1], K = a->shape[2];
   int N = trans_b ? b->shape[1] : b->shape[2];
-  OP_CHECK((trans_b ? b->shape[2] : b->shape[1]) == K, "bmm", file, line, "inner dimensions differ", a, b);
-  tensor *y = tensor_new3(c, Bt, M, N);
-  for (int i = 0; i < Bt; i++)
-    dw_gemm(0, trans_b, M, N, K, a->data + (size_t)i * M * K, b->data + (size_t)i * K * N, 0.0f,
-            y->data + (size_t)i * M * N);
+  OP_CHECK((trans_b ? b->shape[2] : b->shape[1]) == K, "bmm", file, line,
+           trans_b ? "a's last dim must equal b's last dim (b is [Bt, N, K])" : "a's last dim must equal b's middle dim",
+           a, b);
+  tensor *y = tensor_new_at(c, 3, (int[]){Bt, M, N}, file, line);
+  dw_bmm(Bt, 0, trans_b, M, N, K, a->data, b->data, y->data, 0);
   tape_entry *e = tape_record(c, "bmm", bmm_backward, y, 2, (tensor *[]){a, b});
   if (e) e->iarg[0] = Bt, e->iarg[1] = M, e->iarg[2] = N, e->iarg[3] = K, e->iarg[4] = trans_b;
   return y;
