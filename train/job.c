@@ -2,11 +2,19 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *const split_names[SPLIT_COUNT] = {"train", "dev", "test"};
 
 static int load_split(job *j, int s, const char *path, epee_err *e) {
   const cfg_data *d = &j->cfg->data;
+  if (access(path, R_OK) != 0) { /* say what the file should be, e.g. for user-provided clinical data */
+    char cols[512];
+    snprintf(cols, sizeof cols, "'%s'%s%s%s", d->text_column, d->text_b_column[0] ? ", '" : "", d->text_b_column,
+             d->text_b_column[0] ? "'" : "");
+    return epee_errf(e, "data.%s: %s: cannot read it; expected a TSV file with a header line naming the columns %s "
+                        "and '%s' (or JSON Lines with those keys)", split_names[s], path, cols, d->label_column);
+  }
   ds_columns cols = {.text_col = d->text_column,
                      .text_b_col = d->text_b_column[0] ? d->text_b_column : NULL,
                      .label_col = d->label_column,

@@ -18,6 +18,7 @@
 #include "train/schedule.h"
 
 static volatile sig_atomic_t interrupted;
+trainer_step_hook trainer_after_step;
 static void on_sigint(int sig) {
   (void)sig;
   interrupted = 1;
@@ -215,6 +216,7 @@ static int train_loop(trainer *t, epee_err *e) {
       }
       t->st.step++;
       ex_since += b->n;
+      if (trainer_after_step) trainer_after_step((long)t->st.step, &j->m.ps);
       if (t->st.step % tc->log_every == 0 || t->st.step == t->st.total_steps) {
         double now = now_seconds(), rate = ex_since / (now - t_last);
         fprintf(t->metrics, "{\"step\":%ld,\"epoch\":%ld,\"loss\":%.6f,\"loss_exits\":[", (long)t->st.step,

@@ -1,0 +1,175 @@
+/* Core kernels at BERT-base shapes: linear forward / backward against a raw oneDNN GEMM of the same
+ * size measured in the same run, and fused attention forward / backward.
+ *
+ * Each repetition times the raw GEMM and our op back to back, so a load change on the machine hits both
+ * alike; the table shows medians. Threads: OMP_NUM_THREADS.
+ *   usage: bench_core [reps]   (default 20, after 3 warm-up runs) */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/dnnl_wrap.h"
+#include "core/ops.h"
+#include "core/rng.h"
+
+#define WARMUP 3
+#define MAX_REPS 1000
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *t, int n) {
+  qsort(t, (size_t)n, sizeof *t, cmp_double);
+  return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+static float *randn(int64_t n, uint64_t stream) {
+  float *x = epee_malloc(sizeof(float) * (size_t)n);
+  rng_fill_normal(x, n, 0.05f, 1, stream);
+  return x;
+}
+
+/* ---- linear: one row of the table per (pass, shape) ---- */
+typedef struct {
+  int M, N, K;
+  float *x, *w, *b, *y, *dy, *dx, *dw, *db, *tmp;
+} lin_bufs;
+
+static void ours_fwd(lin_bufs *l) { dw_linear_fwd(l->x, l->w, l->b, l->y, l->M, l->N, l->K); }
+static void raw_fwd(lin_bufs *l) { dw_sgemm_raw(0, 0, l->M, l->N, l->K, l->x, l->w, l->y); }
+static void ours_bwd(lin_bufs *l) {
+  dw_linear_bwd_data(l->dy, l->w, l->dx, l->M, l->N, l->K);
+  dw_linear_bwd_weights(l->dy, l->x, l->dw, l->db, l->M, l->N, l->K);
+}
+/* the same two GEMM shapes, untransposed and without accumulation or bias */
+static void raw_bwd(lin_bufs *l) {
+  dw_sgemm_raw(0, 0, l->M, l->K, l->N, l->dy, l->w, l->dx);
+  dw_sgemm_raw(0, 0, l->N, l->K, l->M, l->dy, l->x, l->tmp);
+}
+
+static void bench_pair(const char *what, lin_bufs *l, void (*raw)(lin_bufs *), void (*ours)(lin_bufs *), double flops,
+                       int reps, double *t_ours) {
+  double tr[MAX_REPS], to[MAX_REPS];
+  for (int r = 0; r < WARMUP; r++) raw(l), ours(l);
+  for (int r = 0; r < reps; r++) {
+    double t0 = now();
+    raw(l);
+    double t1 = now();
+    ours(l);
+    double t2 = now();
+    tr[r] = t1 - t0;
+    to[r] = t2 - t1;
+  }
+  double mr = median(tr, reps), mo = median(to, reps);
+  *t_ours = mo;
+  printf("%-9s %5d %5d %5d   %8.3f %8.1f   %8.3f %8.1f   %6.1f%%\n", what, l->M, l->N, l->K, mo * 1e3, flops / mo * 1e-9,
+         mr * 1e3, flops / mr * 1e-9, 100.0 * mr / mo);
+}
+
+/* returns forward + backward seconds of this shape */
+static double bench_linear(int M, int N, int K, int reps) {
+  lin_bufs l = {M, N, K, randn((int64_t)M * K, 1), randn((int64_t)N * K, 2), randn(N, 3), randn((int64_t)M * N, 4),
+                randn((int64_t)M * N, 5), randn((int64_t)M * K, 6), randn((int64_t)N * K, 7), randn(N, 8),
+                randn((int64_t)N * K, 9)};
+  double tf, tb, flops = 2.0 * M * N * K;
+  bench_pair("fwd", &l, raw_fwd, ours_fwd, flops, reps, &tf);
+  bench_pair("bwd", &l, raw_bwd, ours_bwd, 2 * flops, reps, &tb);
+  float *bufs[] = {l.x, l.w, l.b, l.y, l.dy, l.dx, l.dw, l.db, l.tmp};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+  return tf + tb;
+}
+
+/* ---- attention ---- */
+typedef struct {
+  double fwd, bwd;
+} attn_times;
+
+static attn_times bench_attention(int B, int T, int H, int hd, float p, int grad, int reps) {
+  int D = H * hd;
+  float *q = randn((int64_t)B * T * D, 11), *k = randn((int64_t)B * T * D, 12), *v = randn((int64_t)B * T * D, 13);
+  float *mask = epee_malloc(sizeof(float) * (size_t)B * T);
+  for (int b = 0; b < B; b++) /* realistic padding: batch b has T - 8b real tokens */
+    for (int t = 0; t < T; t++) mask[b * T + t] = t < T - 8 * b ? 1.0f : 0.0f;
+  epee_ctx c;
+  ctx_init(&c, (size_t)64 << 20, 1);
+  c.training = p > 0.0f;
+  c.grad_mode = grad;
+  double tf[MAX_REPS], tb[MAX_REPS];
+  for (int r = -WARMUP; r < reps; r++) {
+    ctx_reset(&c);
+    c.step = (uint64_t)(r + WARMUP);
+    tensor *tq = tensor_wrap(&c, q, 3, (int[]){B, T, D}), *tk = tensor_wrap(&c, k, 3, (int[]){B, T, D}),
+           *tv = tensor_wrap(&c, v, 3, (int[]){B, T, D});
+    tq->requires_grad = tk->requires_grad = tv->requires_grad = 1;
+    for (int i = 0; i < 3 && grad; i++) tensor_grad(&c, (tensor *[]){tq, tk, tv}[i]);
+    double t0 = now();
+    tensor *y = op_attention(&c, tq, tk, tv, H, mask, 0, p);
+    double t1 = now(), t2 = t1, t3 = t1;
+    if (grad) { /* the op's own backward, without the tape's bookkeeping */
+      tape_entry *e = &c.tape.entries[c.tape.n - 1];
+      rng_fill_normal(tensor_grad(&c, y), y->n, 1.0f, 5, 0);
+      t2 = now();
+      e->backward(e);
+      t3 = now();
+    }
+    if (r >= 0) tf[r] = t1 - t0, tb[r] = t3 - t2;
+  }
+  ctx_free(&c);
+  free(q), free(k), free(v), free(mask);
+  return (attn_times){median(tf, reps), grad ? median(tb, reps) : 0.0};
+}
+
+int main(int argc, char **argv) {
+  int reps = argc > 1 ? atoi(argv[1]) : 20;
+  if (reps < 1 || reps > MAX_REPS) {
+    fprintf(stderr, "bench_core: reps must be in 1..%d\n", MAX_REPS);
+    return 2;
+  }
+  printf("bench_core: OMP threads %d, %d reps (median) after %d warm-up\n\n", omp_get_max_threads(), reps, WARMUP);
+  printf("linear: ours = dw_linear_* (fwd with bias; bwd = dX + dW + db, accumulating),\n"
+         "        raw  = dnnl_sgemm 'N','N' of the same GEMM shapes (bwd: the two GEMMs), no bias/accumulate\n");
+  printf("%-9s %5s %5s %5s   %8s %8s   %8s %8s   %7s\n", "pass", "M", "N", "K", "ours ms", "GFLOP/s", "raw ms",
+         "GFLOP/s", "ours/raw");
+  int M = 1024; /* B*T = 8 x 128 */
+  double t768 = bench_linear(M, 768, 768, reps);
+  double tup = bench_linear(M, 3072, 768, reps);
+  double tdown = bench_linear(M, 768, 3072, reps);
+  double t_layer_linear = 4 * t768 + tup + tdown; /* Q, K, V, output projection, FFN up and down */
+
+  int B = 8, T = 128, H = 12, hd = 64;
+  double f = 4.0 * B * T * T * H * hd;
+  printf("\nattention: B=%d T=%d heads=%d x %d, padding mask; forward %.0f MFLOP (4 B T^2 D), backward 2x\n", B, T, H,
+         hd, f * 1e-6);
+  printf("%-34s %8s %8s   %8s %8s\n", "case", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s");
+  struct {
+    const char *name;
+    float p;
+    int grad;
+  } cases[] = {{"inference (no grad)", 0.0f, 0}, {"training, no dropout", 0.0f, 1}, {"training, dropout 0.1", 0.1f, 1}};
+  attn_times train = {0};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    attn_times t = bench_attention(B, T, H, hd, cases[i].p, cases[i].grad, reps);
+    if (cases[i].grad)
+      printf("%-34s %8.3f %8.1f   %8.3f %8.1f\n", cases[i].name, t.fwd * 1e3, f / t.fwd * 1e-9, t.bwd * 1e3,
+             2 * f / t.bwd * 1e-9);
+    else
+      printf("%-34s %8.3f %8.1f   %8s %8s\n", cases[i].name, t.fwd * 1e3, f / t.fwd * 1e-9, "-", "-");
+    if (cases[i].p > 0.0f) train = t;
+  }
+  printf("\none BERT-base layer at B*T=%d, training with dropout: linears fwd+bwd %.1f ms, attention fwd+bwd %.1f ms "
+         "(%.1f%% of the two)\n",
+         M, t_layer_linear * 1e3, (train.fwd + train.bwd) * 1e3,
+         100.0 * (train.fwd + train.bwd) / (t_layer_linear + train.fwd + train.bwd));
+  dw_shutdown();
+  return 0;
+}

@@ -1,0 +1,369 @@
+/* Linear and batched matmul: the oneDNN wrapper against its naive loops (odd shapes, single rows,
+ * accumulation, the primitive cache under eviction and concurrent callers), a case worked by hand, the
+ * ops' gradients against finite differences, accumulation across backward passes, and the shape-error
+ * message naming the caller. */
+#include <CUnit/CUnit.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/dnnl_wrap.h"
+#include "core/ops.h"
+#include "core/rng.h"
+#include "tests/gradcheck.h"
+
+#define TOL 1e-3     /* gradcheck, relative */
+#define GEMM_TOL 1e-5 /* float GEMM vs double loops, relative to the largest reference entry */
+
+static float *randn(int64_t n, uint64_t stream) {
+  float *x = epee_malloc(sizeof(float) * (size_t)(n ? n : 1));
+  rng_fill_normal(x, n, 1.0f, 42, stream);
+  return x;
+}
+
+static float *copy(const float *x, int64_t n) {
+  float *y = epee_malloc(sizeof(float) * (size_t)(n ? n : 1));
+  memcpy(y, x, sizeof(float) * (size_t)n);
+  return y;
+}
+
+/* max |a - b| / max |b| (0 when both are empty or zero) */
+static double rel_err(const float *a, const float *b, int64_t n) {
+  double d = 0.0, m = 0.0;
+  for (int64_t i = 0; i < n; i++) {
+    d = fmax(d, fabs((double)a[i] - b[i]));
+    m = fmax(m, fabs((double)b[i]));
+  }
+  return m > 0.0 ? d / m : d;
+}
+
+/* ---------------- the wrapper against its naive references ---------------- */
+
+typedef struct {
+  int M, N, K;
+} mnk;
+
+/* odd sizes, single rows/columns, a K of 1, and sizes crossing oneDNN's blocking (16, 64) */
+static const mnk shapes[] = {{1, 1, 1},  {1, 7, 5},   {5, 1, 3},    {4, 6, 1},   {3, 5, 7},
+                             {17, 33, 65}, {64, 48, 40}, {129, 31, 18}, {2, 100, 3}, {33, 16, 256}};
+#define NSHAPES (int)(sizeof shapes / sizeof *shapes)
+
+static void check_linear_shape(int M, int N, int K, uint64_t s) {
+  float *x = randn((int64_t)M * K, s), *w = randn((int64_t)N * K, s + 1), *b = randn(N, s + 2);
+  float *dy = randn((int64_t)M * N, s + 3);
+  float *y = randn((int64_t)M * N, s + 4), *yr = copy(y, (int64_t)M * N);
+  /* accumulating outputs start non-zero, so "+=" is what is checked */
+  float *dx = randn((int64_t)M * K, s + 5), *dxr = copy(dx, (int64_t)M * K);
+  float *dw = randn((int64_t)N * K, s + 6), *dwr = copy(dw, (int64_t)N * K);
+  float *db = randn(N, s + 7), *dbr = copy(db, N);
+
+  for (int bias = 0; bias < 2; bias++) {
+    dw_linear_fwd(x, w, bias ? b : NULL, y, M, N, K);
+    dwref_linear_fwd(x, w, bias ? b : NULL, yr, M, N, K);
+    double e = rel_err(y, yr, (int64_t)M * N);
+    if (e > GEMM_TOL) printf("\n  linear fwd M=%d N=%d K=%d bias=%d: rel err %.2e", M, N, K, bias, e);
+    CU_ASSERT(e <= GEMM_TOL);
+  }
+  dw_linear_bwd_data(dy, w, dx, M, N, K);
+  dwref_linear_bwd_data(dy, w, dxr, M, N, K);
+  dw_linear_bwd_weights(dy, x, dw, db, M, N, K);
+  dwref_linear_bwd_weights(dy, x, dwr, dbr, M, N, K);
+  double ex = rel_err(dx, dxr, (int64_t)M * K), ew = rel_err(dw, dwr, (int64_t)N * K), eb = rel_err(db, dbr, N);
+  if (fmax(ex, fmax(ew, eb)) > GEMM_TOL)
+    printf("\n  linear bwd M=%d N=%d K=%d: dX %.2e dW %.2e db %.2e", M, N, K, ex, ew, eb);
+  CU_ASSERT(ex <= GEMM_TOL);
+  CU_ASSERT(ew <= GEMM_TOL);
+  CU_ASSERT(eb <= GEMM_TOL);
+  /* either output of the weights pass may be absent */
+  dw_linear_bwd_weights(dy, x, NULL, db, M, N, K);
+  dwref_linear_bwd_weights(dy, x, NULL, dbr, M, N, K);
+  dw_linear_bwd_weights(dy, x, dw, NULL, M, N, K);
+  dwref_linear_bwd_weights(dy, x, dwr, NULL, M, N, K);
+  CU_ASSERT(rel_err(db, dbr, N) <= GEMM_TOL);
+  CU_ASSERT(rel_err(dw, dwr, (int64_t)N * K) <= GEMM_TOL);
+
+  float *bufs[] = {x, w, b, dy, y, yr, dx, dxr, dw, dwr, db, dbr};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+}
+
+static void test_linear_vs_reference(void) {
+  for (int i = 0; i < NSHAPES; i++) check_linear_shape(shapes[i].M, shapes[i].N, shapes[i].K, 10 * (uint64_t)i);
+  for (int i = 0; i < 6; i++) { /* random shapes */
+    uint64_t h = rng_hash(7, 0, (uint64_t)i);
+    check_linear_shape(1 + (int)(h % 90), 1 + (int)((h >> 16) % 90), 1 + (int)((h >> 32) % 90), 500 + 10 * (uint64_t)i);
+  }
+}
+
+static void check_bmm_shape(int batch, int ta, int tb, int M, int N, int K, int acc, uint64_t s) {
+  int64_t na = (int64_t)batch * M * K, nb = (int64_t)batch * K * N, nc = (int64_t)batch * M * N;
+  float *a = randn(na, s), *b = randn(nb, s + 1), *c = randn(nc, s + 2), *cr = copy(c, nc);
+  dw_bmm(batch, ta, tb, M, N, K, a, b, c, acc);
+  dwref_bmm(batch, ta, tb, M, N, K, a, b, cr, acc);
+  double e = rel_err(c, cr, nc);
+  if (e > GEMM_TOL) printf("\n  bmm batch=%d ta=%d tb=%d M=%d N=%d K=%d acc=%d: %.2e", batch, ta, tb, M, N, K, acc, e);
+  CU_ASSERT(e <= GEMM_TOL);
+  free(a), free(b), free(c), free(cr);
+}
+
+static void test_bmm_vs_reference(void) {
+  const int batches[] = {1, 3, 12};
+  for (int i = 0; i < NSHAPES; i++)
+    for (int v = 0; v < 8; v++) /* every transpose and accumulate combination */
+      check_bmm_shape(batches[(i + v) % 3], v & 1, (v >> 1) & 1, shapes[i].M, shapes[i].N, shapes[i].K, v >> 2,
+                      100 * (uint64_t)i + (uint64_t)v);
+}
+
+/* X = [[1, 2], [3, 4]], W = [[1, 0], [0, 1], [1, 1]], b = [0.5, -1, 2]
+ *   Y = X W^T + b = [[1.5, 1, 5], [3.5, 3, 9]]
+ * with dY = [[1, 0, 1], [0, 1, 1]]:
+ *   dX = dY W = [[2, 1], [1, 2]],  dW = dY^T X = [[1, 2], [3, 4], [4, 6]],  db = [1, 1, 2] */
+static void test_linear_by_hand(void) {
+  const float x[] = {1, 2, 3, 4}, w[] = {1, 0, 0, 1, 1, 1}, b[] = {0.5f, -1, 2}, dy[] = {1, 0, 1, 0, 1, 1};
+  const float y_want[] = {1.5f, 1, 5, 3.5f, 3, 9}, dx_want[] = {2, 1, 1, 2}, dw_want[] = {1, 2, 3, 4, 4, 6},
+              db_want[] = {1, 1, 2};
+  float y[6], dx[4] = {0}, dw[6] = {0}, db[3] = {0};
+  dw_linear_fwd(x, w, b, y, 2, 3, 2);
+  dw_linear_bwd_data(dy, w, dx, 2, 3, 2);
+  dw_linear_bwd_weights(dy, x, dw, db, 2, 3, 2);
+  for (int i = 0; i < 6; i++) CU_ASSERT_DOUBLE_EQUAL(y[i], y_want[i], 1e-6);
+  for (int i = 0; i < 4; i++) CU_ASSERT_DOUBLE_EQUAL(dx[i], dx_want[i], 1e-6);
+  for (int i = 0; i < 6; i++) CU_ASSERT_DOUBLE_EQUAL(dw[i], dw_want[i], 1e-6);
+  for (int i = 0; i < 3; i++) CU_ASSERT_DOUBLE_EQUAL(db[i], db_want[i], 1e-6);
+}
+
+/* more distinct shapes than the primitive cache holds: evicted entries are re-created correctly */
+static void test_cache_eviction(void) {
+  float *x = randn(300 * 5, 1), *w = randn(3 * 5, 2), *y = epee_malloc(sizeof(float) * 300 * 3),
+        *yr = epee_malloc(sizeof(float) * 300 * 3);
+  int bad = 0;
+  for (int round = 0; round < 2; round++)
+    for (int M = 1; M <= 300; M++) {
+      dw_linear_fwd(x, w, NULL, y, M, 3, 5);
+      dwref_linear_fwd(x, w, NULL, yr, M, 3, 5);
+      bad += rel_err(y, yr, (int64_t)M * 3) > GEMM_TOL;
+    }
+  CU_ASSERT_EQUAL(bad, 0);
+  dw_shutdown(); /* and the wrapper comes back after a shutdown */
+  dw_linear_fwd(x, w, NULL, y, 7, 3, 5);
+  dwref_linear_fwd(x, w, NULL, yr, 7, 3, 5);
+  CU_ASSERT(rel_err(y, yr, 21) <= GEMM_TOL);
+  free(x), free(w), free(y), free(yr);
+}
+
+/* several threads creating and running primitives at once (an engine serving concurrent requests) */
+typedef struct {
+  int id, bad;
+} worker_arg;
+
+static void *worker(void *p) {
+  worker_arg *a = p;
+  for (int it = 0; it < 20; it++) {
+    int M = 1 + (a->id * 7 + it) % 23, N = 5 + it % 3, K = 9;
+    float *x = randn((int64_t)M * K, (uint64_t)(a->id * 100 + it)), *w = randn((int64_t)N * K, 3),
+          *y = epee_malloc(sizeof(float) * (size_t)M * N), *yr = epee_malloc(sizeof(float) * (size_t)M * N);
+    dw_linear_fwd(x, w, NULL, y, M, N, K);
+    dwref_linear_fwd(x, w, NULL, yr, M, N, K);
+    a->bad += rel_err(y, yr, (int64_t)M * N) > GEMM_TOL;
+    free(x), free(w), free(y), free(yr);
+  }
+  return NULL;
+}
+
+static void test_concurrent_callers(void) {
+  enum { NT = 4 };
+  pthread_t th[NT];
+  worker_arg args[NT];
+  for (int i = 0; i < NT; i++) {
+    args[i] = (worker_arg){i, 0};
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, worker, &args[i]), 0);
+  }
+  for (int i = 0; i < NT; i++) {
+    pthread_join(th[i], NULL);
+    CU_ASSERT_EQUAL(args[i].bad, 0);
+  }
+}
+
+/* ---------------- ops: forward vs double reference, gradients vs finite differences ---------------- */
+
+typedef struct {
+  int ndim, shape[4]; /* x's shape; its last dim is K */
+  int N, bias;
+} lin_arg;
+
+static int lin_K(const lin_arg *a) { return a->shape[a->ndim - 1]; }
+static int lin_M(const lin_arg *a) { return (int)shape_numel(a->ndim - 1, a->shape); }
+
+static tensor *lin_fast(epee_ctx *c, tensor **in, const void *arg) {
+  return op_linear(c, in[0], in[1], ((const lin_arg *)arg)->bias ? in[2] : NULL);
+}
+
+static void lin_ref(const double *const *in, double *out, const void *arg) {
+  const lin_arg *a = arg;
+  int M = lin_M(a), N = a->N, K = lin_K(a);
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double s = a->bias ? in[2][j] : 0.0;
+      for (int k = 0; k < K; k++) s += in[0][(size_t)i * K + k] * in[1][(size_t)j * K + k];
+      out[(size_t)i * N + j] = s;
+    }
+}
+
+static void test_linear_gradcheck(void) {
+  const lin_arg cases[] = {
+      {1, {5}, 3, 1},           /* a single vector */
+      {2, {1, 1}, 1, 1},        /* M = N = K = 1 */
+      {2, {7, 1}, 4, 1},        /* K = 1 */
+      {2, {1, 9}, 1, 0},        /* one row, one output, no bias */
+      {3, {2, 3, 11}, 13, 1},   /* [B, T, D] */
+      {4, {2, 1, 3, 6}, 5, 1},  /* 4-D input flattened to 6 rows */
+      {2, {33, 40}, 17, 1},     /* odd sizes */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const lin_arg *a = &cases[i];
+    char name[80];
+    snprintf(name, sizeof name, "linear %dD x, M=%d N=%d K=%d%s", a->ndim, lin_M(a), a->N, lin_K(a),
+             a->bias ? " +b" : "");
+    gc_case k = {.name = name, .n_in = 3, .ndim = {a->ndim, 2, 1}, .diff = {1, 1, a->bias},
+                 .fast = lin_fast, .ref = lin_ref, .arg = a};
+    memcpy(k.shape[0], a->shape, sizeof a->shape);
+    k.shape[1][0] = a->N, k.shape[1][1] = lin_K(a), k.shape[2][0] = a->N;
+    gc_assert(&k, 200 + i, 64, TOL);
+  }
+}
+
+typedef struct {
+  int Bt, M, N, K, tb;
+} bmm_arg;
+
+static tensor *bmm_fast(epee_ctx *c, tensor **in, const void *arg) {
+  return op_bmm(c, in[0], in[1], ((const bmm_arg *)arg)->tb);
+}
+
+static void bmm_ref(const double *const *in, double *out, const void *arg) {
+  const bmm_arg *p = arg;
+  for (int b = 0; b < p->Bt; b++)
+    for (int i = 0; i < p->M; i++)
+      for (int j = 0; j < p->N; j++) {
+        double s = 0.0;
+        for (int k = 0; k < p->K; k++)
+          s += in[0][((size_t)b * p->M + i) * p->K + k] *
+               (p->tb ? in[1][((size_t)b * p->N + j) * p->K + k] : in[1][((size_t)b * p->K + k) * p->N + j]);
+        out[((size_t)b * p->M + i) * p->N + j] = s;
+      }
+}
+
+static void test_bmm_gradcheck(void) {
+  const bmm_arg cases[] = {{1, 1, 1, 1, 0}, {1, 1, 1, 1, 1}, {3, 5, 4, 7, 0}, {2, 6, 3, 5, 1},
+                           {4, 1, 9, 2, 1}, {2, 7, 1, 3, 0}, {5, 3, 2, 1, 1}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const bmm_arg *a = &cases[i];
+    char name[80];
+    snprintf(name, sizeof name, "bmm Bt=%d M=%d N=%d K=%d%s", a->Bt, a->M, a->N, a->K, a->tb ? " b^T" : "");
+    gc_case k = {.name = name, .n_in = 2, .ndim = {3, 3},
+                 .shape = {{a->Bt, a->M, a->K}, {a->Bt, a->tb ? a->N : a->K, a->tb ? a->K : a->N}},
+                 .diff = {1, 1}, .fast = bmm_fast, .ref = bmm_ref, .arg = a};
+    gc_assert(&k, 300 + i, 64, TOL);
+  }
+}
+
+/* two backward passes over one tape: leaf grads (W, b, x) double */
+static void test_backward_twice_doubles(void) {
+  epee_ctx c;
+  ctx_init(&c, 1 << 16, 3);
+  int M = 6, N = 4, K = 5;
+  tensor *x = tensor_wrap(&c, randn((int64_t)M * K, 1), 2, (int[]){M, K});
+  tensor *w = tensor_wrap(&c, randn((int64_t)N * K, 2), 2, (int[]){N, K});
+  tensor *b = tensor_wrap(&c, randn(N, 3), 1, (int[]){N});
+  x->requires_grad = w->requires_grad = b->requires_grad = 1;
+  tensor *y = op_linear(&c, x, w, b);
+  float *dy = randn((int64_t)M * N, 4);
+  tape_backward(&c, y, dy);
+  float *gx = copy(x->grad, x->n), *gw = copy(w->grad, w->n), *gb = copy(b->grad, b->n);
+  tape_backward(&c, y, dy);
+  int ok = 1;
+  for (int64_t i = 0; i < w->n; i++) ok &= fabsf(w->grad[i] - 2 * gw[i]) <= 1e-5f * (1 + fabsf(gw[i]));
+  for (int64_t i = 0; i < x->n; i++) ok &= fabsf(x->grad[i] - 2 * gx[i]) <= 1e-5f * (1 + fabsf(gx[i]));
+  for (int64_t i = 0; i < b->n; i++) ok &= fabsf(b->grad[i] - 2 * gb[i]) <= 1e-5f * (1 + fabsf(gb[i]));
+  CU_ASSERT(ok);
+  free(x->data), free(w->data), free(b->data), free(dy), free(gx), free(gw), free(gb);
+  ctx_free(&c);
+}
+
+/* ---------------- shape errors stop with the op, the shapes and the caller's file:line ---------------- */
+
+/* each bad call sits on the line just above its line constant */
+static void bad_linear_call(epee_ctx *c, tensor *x, tensor *w) { op_linear(c, x, w, NULL); }
+static const int bad_linear_line = __LINE__ - 1;
+static void bad_bmm_call(epee_ctx *c, tensor *a, tensor *b) { op_bmm(c, a, b, 0); }
+static const int bad_bmm_line = __LINE__ - 1;
+
+static void bad_linear(void) {
+  epee_ctx c;
+  ctx_init(&c, 1 << 12, 1);
+  bad_linear_call(&c, tensor_new2(&c, 2, 3), tensor_new2(&c, 4, 5));
+}
+
+static void bad_bmm(void) {
+  epee_ctx c;
+  ctx_init(&c, 1 << 12, 1);
+  bad_bmm_call(&c, tensor_new3(&c, 2, 3, 4), tensor_new3(&c, 2, 5, 6));
+}
+
+/* Runs fn in a child; true when the child aborted and its stderr holds every string of want[]. */
+static int aborts_saying(void (*fn)(void), int nwant, const char *const *want) {
+  int fd[2];
+  if (pipe(fd) != 0) return 0;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fd[1], 2);
+    close(fd[0]);
+    fn();
+    _exit(0);
+  }
+  close(fd[1]);
+  char msg[4096] = "";
+  size_t len = 0;
+  ssize_t r;
+  while (len < sizeof msg - 1 && (r = read(fd[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)r;
+  msg[len] = '\0';
+  close(fd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+  for (int i = 0; i < nwant; i++) ok &= strstr(msg, want[i]) != NULL;
+  if (!ok) printf("\n  child stderr: %s", msg);
+  return ok;
+}
+
+static void test_shape_errors(void) {
+  char where[64];
+  snprintf(where, sizeof where, "test_ops_linear.c:%d:", bad_linear_line);
+  CU_ASSERT(aborts_saying(bad_linear, 4, (const char *[]){where, "linear", "[2, 3]", "[4, 5]"}));
+  snprintf(where, sizeof where, "test_ops_linear.c:%d:", bad_bmm_line);
+  CU_ASSERT(aborts_saying(bad_bmm, 4, (const char *[]){where, "bmm", "[2, 3, 4]", "[2, 5, 6]"}));
+}
+
+static int shutdown_wrapper(void) {
+  dw_shutdown();
+  return 0;
+}
+
+void epee_register_tests(void) {
+  CU_pSuite s = CU_add_suite("dnnl_wrap", NULL, shutdown_wrapper);
+  CU_add_test(s, "linear fwd/bwd vs naive loops, odd shapes, accumulation", test_linear_vs_reference);
+  CU_add_test(s, "batched matmul vs naive loops, transposes x accumulate", test_bmm_vs_reference);
+  CU_add_test(s, "linear worked by hand", test_linear_by_hand);
+  CU_add_test(s, "primitive cache eviction and shutdown", test_cache_eviction);
+  CU_add_test(s, "concurrent callers", test_concurrent_callers);
+  CU_pSuite o = CU_add_suite("ops_linear", NULL, shutdown_wrapper);
+  CU_add_test(o, "linear gradcheck (ranks 1-4, M/N/K = 1)", test_linear_gradcheck);
+  CU_add_test(o, "bmm gradcheck (b transposed or not)", test_bmm_gradcheck);
+  CU_add_test(o, "backward twice doubles leaf grads", test_backward_twice_doubles);
+  CU_add_test(o, "shape errors name the op, shapes and caller", test_shape_errors);
+}
