@@ -6,15 +6,20 @@
 
 const char *const split_names[SPLIT_COUNT] = {"train", "dev", "test"};
 
-static int load_split(job *j, int s, const char *path, epee_err *e) {
-  const cfg_data *d = &j->cfg->data;
-  if (access(path, R_OK) != 0) { /* say what the file should be, e.g. for user-provided clinical data */
+/* Before any work: a missing split names the file and what it should contain (e.g. user-provided clinical data). */
+static int check_readable(const cfg_data *d, int s, const char *path, epee_err *e) {
+  if (access(path, R_OK) != 0) {
     char cols[512];
     snprintf(cols, sizeof cols, "'%s'%s%s%s", d->text_column, d->text_b_column[0] ? ", '" : "", d->text_b_column,
              d->text_b_column[0] ? "'" : "");
     return epee_errf(e, "data.%s: %s: cannot read it; expected a TSV file with a header line naming the columns %s "
                         "and '%s' (or JSON Lines with those keys)", split_names[s], path, cols, d->label_column);
   }
+  return 0;
+}
+
+static int load_split(job *j, int s, const char *path, epee_err *e) {
+  const cfg_data *d = &j->cfg->data;
   ds_columns cols = {.text_col = d->text_column,
                      .text_b_col = d->text_b_column[0] ? d->text_b_column : NULL,
                      .label_col = d->label_column,
@@ -36,9 +41,11 @@ static int load_split(job *j, int s, const char *path, epee_err *e) {
 int job_open(job *j, const epee_config *cfg, epee_err *e) {
   memset(j, 0, sizeof *j);
   j->cfg = cfg;
+  const char *paths[SPLIT_COUNT] = {cfg->data.train, cfg->data.dev, cfg->data.test};
+  for (int s = 0; s < SPLIT_COUNT; s++)
+    if (check_readable(&cfg->data, s, paths[s], e)) return -1;
   j->tok = wp_load_file(cfg->tokenizer.vocab, e);
   if (!j->tok) return -1;
-  const char *paths[SPLIT_COUNT] = {cfg->data.train, cfg->data.dev, cfg->data.test};
   for (int s = 0; s < SPLIT_COUNT; s++)
     if (load_split(j, s, paths[s], e)) return -1;
   if (j->n_labels < 2) return epee_errf(e, "%s: found %d label(s); a classifier needs at least 2", cfg->data.train, j->n_labels);

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The CLIs on bad input: one line naming the file / key / option, and a non-zero exit. No crash.
+# usage: cli_errors.sh EPEE_INFER EPEE_TRAIN
+set -u
+infer=$1 train=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+expect() { # expect NAME WANT_RC NEEDLE -- command...
+  local name=$1 want=$2 needle=$3
+  shift 4
+  "$@" > "$tmp/out" 2> "$tmp/err"
+  local rc=$? lines
+  lines=$(wc -l < "$tmp/err")
+  if [ "$rc" -eq "$want" ] && grep -qF -- "$needle" "$tmp/err" && [ "$lines" -eq 1 ]; then
+    pass=$((pass + 1)); echo "ok   $name: $(cat "$tmp/err")"
+  else
+    fail=$((fail + 1)); echo "FAIL $name: rc $rc (want $want), $lines stderr lines, wanted '$needle' in: $(cat "$tmp/err")"
+  fi
+}
+echo "plain text" > "$tmp/text.h5"
+expect "infer: text file as model" 1 "not an HDF5 file" -- "$infer" "$tmp/text.h5"
+expect "infer: missing model" 1 "cannot read file" -- "$infer" "$tmp/none.h5"
+expect "infer: unknown option" 2 "unknown or incomplete option '--bogus'" -- "$infer" "$tmp/text.h5" --bogus
+expect "infer: bad batch" 2 "--batch must be in" -- "$infer" "$tmp/text.h5" --batch 0
+printf 'model:\n  layers: six\n' > "$tmp/bad.yaml"
+expect "train: wrong type" 1 "bad.yaml:2:11: model.layers: expected int" -- "$train" "$tmp/bad.yaml"
+printf 'model:\n  layrs: 6\n' > "$tmp/typo.yaml"
+expect "train: unknown key" 1 "did you mean 'layers'" -- "$train" "$tmp/typo.yaml"
+printf 'data:\n  train: a.tsv\n  dev: b.tsv\n  test: c.tsv\nrun:\n  dir: %s/run\n' "$tmp" > "$tmp/ok.yaml"
+expect "train: bad override" 1 "override 'train.lr=abc'" -- "$train" "$tmp/ok.yaml" train.lr=abc
+expect "train: missing data file" 1 "data.train: a.tsv: cannot read it; expected a TSV file" -- "$train" "$tmp/ok.yaml" tokenizer.vocab=/dev/null
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
