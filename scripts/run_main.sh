@@ -13,9 +13,11 @@ scripts/fetch_data.sh
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build/release -j"$(nproc)" --target epee-train epee-infer
 build/release/train/epee-train "$config" "$@"
-run_dir=$(sed -n 's/^ *dir: *"\{0,1\}\([^"#]*\)"\{0,1\}.*$/\1/p' "$config" | head -1)
+# run.dir and data.test as the trainer saw them: the effective config it saved, or overrides
+value() { sed -n "s/^ *$1: *\"\{0,1\}\([^\"# ]*\).*/\1/p" "$2" | head -1; }
+run_dir=$(value dir "$config")
 for a in "$@"; do case "$a" in run.dir=*) run_dir=${a#run.dir=} ;; esac; done
-test_file=$(sed -n 's/^ *test: *"\{0,1\}\([^"#]*\)"\{0,1\}.*$/\1/p' "$config" | head -1)
+test_file=$(value test "$run_dir/config.yaml")
 echo
 echo "=== epee-infer on $test_file with the exported model (calibrated EPEE policy, batch 64) ==="
 build/release/infer/epee-infer "$run_dir/model.h5" --input "$test_file" --batch 64 --output "$run_dir/test_predictions.jsonl"

@@ -150,11 +150,11 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
     const calib_point *cp = &cr.points[cr.chosen[k]];
     const test_row *r = &rows[1][k];
     fprintf(f, "| %s | %g | %d | %.4f | %.4f | %.4f | %.2f | %.2f | %.2f | %.2f |\n", epee_policy_name(cp->pol.kind),
-            cp->pol.tau, cp->pol.patience, cp->acc, r->acc, r->f1, r->mean_layers, r->speedup, r->wall_speedup,
-            rows[1][k].wall_speedup);
+            cp->pol.tau, cp->pol.patience, cp->acc, r->acc, r->f1, r->mean_layers, r->speedup,
+            rows[0][k].wall_speedup, rows[1][k].wall_speedup);
     printf(" %-8s | %6.3f | %2d | %7.4f | %8.4f | %7.4f | %10.2f | %7.2f | %12.2f | %.2f\n",
            epee_policy_name(cp->pol.kind), cp->pol.tau, cp->pol.patience, cp->acc, r->acc, r->f1, r->mean_layers,
-           r->speedup, r->wall_speedup, rows[1][k].wall_speedup);
+           r->speedup, rows[0][k].wall_speedup, rows[1][k].wall_speedup);
   }
   fprintf(f, "\nAccuracy, F1 and layers: the whole test split, batched. Wall-clock speed-up = engine time of policy "
              "none / engine time of the policy on the same inputs in the same run; at batch 1 over the first %d "
