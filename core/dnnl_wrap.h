@@ -2,9 +2,12 @@
  * Row-major float32; W stays in PyTorch [out, in] orientation, transposes are expressed by strides or
  * flags, never by copies. oneDNN failures stop with the call and the shape (epee_fatal).
  *
- * State: one CPU engine + stream and a cache of matmul primitives (one per shape/transpose/bias/accumulate
- * combination), created on first use under a mutex, so concurrent callers are safe. dw_shutdown frees it
- * all (call it once at exit; the wrapper re-initialises if used again).
+ * Per pass, the faster of two oneDNN routes as measured (the .c says how): matmul primitives for the
+ * linear forward (16 rows or more, bias fused) and for dw_bmm; dnnl_sgemm for the linear backward, small
+ * forwards and dw_gemm. Primitives are created once per (batch, shape, transposes, bias, accumulate,
+ * threads) and kept in a bounded cache with one CPU engine and stream, all made on first use under a
+ * mutex, so concurrent callers are safe. dw_shutdown frees them (call it once at exit; the wrapper
+ * re-initialises if used again).
  *
  * Each entry point has a naive reference (dwref_*, plain loops with double accumulation) for the tests. */
 #ifndef EPEE_DNNL_WRAP_H

@@ -2,8 +2,11 @@
  *
  * Masking follows HF: a masked score becomes torch.finfo(float32).min (= -FLT_MAX). HF *adds* finfo.min
  * to the score; in float32 that sum rounds to -FLT_MAX for any |score| < 1e31, so setting is the same
- * thing. Consequence kept on purpose: a fully masked row (a padded query under causal + padding masks)
- * gets a uniform softmax over all keys instead of NaN, exactly as HF.
+ * thing. Consequence kept on purpose: a fully masked row (a padded query under causal + padding masks,
+ * or a batch entry with no real token) gets a uniform softmax over all keys instead of NaN, exactly as HF.
+ * Its gradient is zero: every score of that row was replaced by a constant. (HF's autograd would push the
+ * uniform row's Jacobian through the masked scores; in a model nothing reaches such a row anyway, since
+ * padded positions are never attended to and never feed the loss.)
  *
  * Attention works per (batch, head) on strided head slices of q, k, v [B, T, H*hd] (no copies): two
  * single-threaded oneDNN GEMMs forward and four backward, the row softmax in between while the T x T
@@ -41,8 +44,8 @@ static inline float exp_nonpos(float x) {
   return x < -87.0f ? 0.0f : p * two_n;
 }
 
-/* s[n] -> softmax(s) in place */
-static inline void softmax_row(float *s, int n) {
+/* s[n] -> softmax(s) in place; returns 1 when the row was fully masked (uniform, no gradient) */
+static inline int softmax_row(float *s, int n) {
   float mx = -FLT_MAX;
 #pragma omp simd reduction(max : mx)
   for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
@@ -55,6 +58,7 @@ static inline void softmax_row(float *s, int n) {
   float inv = 1.0f / sum; /* sum >= 1: the max entry contributes e^0 */
 #pragma omp simd
   for (int j = 0; j < n; j++) s[j] *= inv;
+  return mx == MASKED;
 }
 
 /* Masks row s[Tk] of query i: keys with key_mask == 0 (key_mask: this batch's [Tk] row or NULL) and,
@@ -68,23 +72,29 @@ static inline void mask_row(float *s, const float *key_mask, int causal, int i, 
     for (int j = i + (Tk - Tq) + 1; j < Tk; j++) s[j] = MASKED;
 }
 
-/* dx[n] += p (dy - sum_j p_j dy_j) * scale: the softmax Jacobian applied to dy */
-static inline void softmax_row_backward(const float *p, const float *dy, float *dx, int n, float scale) {
+/* dx[n] (+)= p (dy - sum_j p_j dy_j) scale, the softmax Jacobian applied to dy; dx may be dy itself */
+static inline void softmax_row_backward(const float *p, const float *dy, float *dx, int n, float scale, int accumulate) {
   float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
   for (int j = 0; j < n; j++) dot += p[j] * dy[j];
+  if (accumulate) {
 #pragma omp simd
-  for (int j = 0; j < n; j++) dx[j] += p[j] * (dy[j] - dot) * scale;
+    for (int j = 0; j < n; j++) dx[j] += p[j] * (dy[j] - dot) * scale;
+  } else {
+#pragma omp simd
+    for (int j = 0; j < n; j++) dx[j] = p[j] * (dy[j] - dot) * scale;
+  }
 }
 
 /* ---- softmax: x[B, H, Tq, Tk], key_mask[B, Tk] or NULL, causal -> probabilities, same shape ---- */
 static void softmax_backward(tape_entry *e) {
   tensor *x = e->in[0], *y = e->out;
+  const uint8_t *dead = e->saved[0]; /* fully masked rows, NULL when there are none */
   int Tk = y->shape[3];
   int64_t rows = y->n / (Tk ? Tk : 1);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; r++)
-    softmax_row_backward(y->data + r * Tk, y->grad + r * Tk, x->grad + r * Tk, Tk, 1.0f);
+    if (!dead || !dead[r]) softmax_row_backward(y->data + r * Tk, y->grad + r * Tk, x->grad + r * Tk, Tk, 1.0f, 1);
 }
 
 tensor *op_softmax_at(epee_ctx *c, tensor *x, const float *key_mask, int causal, OP_LOC) {
@@ -93,14 +103,19 @@ tensor *op_softmax_at(epee_ctx *c, tensor *x, const float *key_mask, int causal,
   OP_CHECK(!causal || Tk >= Tq, "softmax", file, line, "causal masking needs Tk >= Tq", x);
   tensor *y = tensor_new_at(c, 4, x->shape, file, line);
   int64_t rows = (int64_t)B * H * Tq;
+  /* only a padding mask can empty a row (causal always leaves key 0) */
+  int record = c->grad_mode && x->requires_grad;
+  uint8_t *dead = record && key_mask ? arena_alloc(&c->act, (size_t)rows) : NULL;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; r++) {
     float *s = y->data + r * Tk;
     memcpy(s, x->data + r * Tk, sizeof(float) * (size_t)Tk);
     mask_row(s, key_mask ? key_mask + (r / ((int64_t)H * Tq)) * Tk : NULL, causal, (int)(r % Tq), Tq, Tk);
-    if (Tk) softmax_row(s, Tk);
+    int empty = Tk ? softmax_row(s, Tk) : 0;
+    if (dead) dead[r] = (uint8_t)empty;
   }
-  tape_record(c, "softmax", softmax_backward, y, 1, &x);
+  tape_entry *e = tape_record(c, "softmax", softmax_backward, y, 1, &x);
+  if (e) e->saved[0] = dead;
   return y;
 }
 
@@ -108,6 +123,7 @@ tensor *op_softmax_at(epee_ctx *c, tensor *x, const float *key_mask, int causal,
 typedef struct {
   float *p;         /* [B, H, T, T] softmax probabilities (before dropout) */
   uint8_t *keep_m;  /* [B, H, T, T] dropout keep mask, NULL without dropout */
+  uint8_t *dead;    /* [B, H, T] fully masked query rows, NULL without a padding mask */
   float *scratch;   /* backward: 2 T x T blocks per thread */
   int B, T, H, hd, nthr;
   float keep;
@@ -135,20 +151,26 @@ static void attention_backward(tape_entry *e) {
       for (int h = 0; h < H; h++) {
         size_t head = (size_t)b * T * D + (size_t)h * hd, bh = ((size_t)b * H + h) * TT;
         const float *P = s->p + bh, *go = dout + head;
-        if (s->keep_m) apply_dropout(P, s->keep_m + bh, pd, (int64_t)TT, s->keep);
-        const float *Pd = s->keep_m ? pd : P;
-        /* dP' = dO V^T ; dV += P'^T dO */
-        dw_gemm(0, 1, T, T, hd, 1.0f, go, D, v->data + head, D, 0.0f, dp, T);
-        if (v->requires_grad) dw_gemm(1, 0, T, hd, T, 1.0f, Pd, T, go, D, 1.0f, v->grad + head, D);
+        if (v->requires_grad) { /* dV += P'^T dO, P' the probabilities after dropout */
+          if (s->keep_m) apply_dropout(P, s->keep_m + bh, pd, (int64_t)TT, s->keep);
+          dw_gemm(1, 0, T, hd, T, 1.0f, s->keep_m ? pd : P, T, go, D, 1.0f, v->grad + head, D);
+        }
         if (!q->requires_grad && !k->requires_grad) continue;
-        /* through dropout (dP = dP' m / keep), then the softmax: dS = P (dP - rowdot) scale, in pd */
+        /* dP' = dO V^T, back through dropout (dP = dP' m / keep), then the softmax:
+         * dS = P (dP - rowdot) scale, in place */
+        dw_gemm(0, 1, T, T, hd, 1.0f, go, D, v->data + head, D, 0.0f, dp, T);
         if (s->keep_m) apply_dropout(dp, s->keep_m + bh, dp, (int64_t)TT, s->keep);
-        memset(pd, 0, sizeof(float) * TT);
-        for (int i = 0; i < T; i++)
-          softmax_row_backward(P + (size_t)i * T, dp + (size_t)i * T, pd + (size_t)i * T, T, scale);
+        const uint8_t *dead = s->dead ? s->dead + ((size_t)b * H + h) * T : NULL;
+        for (int i = 0; i < T; i++) {
+          float *ds = dp + (size_t)i * T;
+          if (dead && dead[i])
+            memset(ds, 0, sizeof(float) * (size_t)T);
+          else
+            softmax_row_backward(P + (size_t)i * T, ds, ds, T, scale, 0);
+        }
         /* dQ += dS K ; dK += dS^T Q */
-        if (q->requires_grad) dw_gemm(0, 0, T, hd, T, 1.0f, pd, T, k->data + head, D, 1.0f, q->grad + head, D);
-        if (k->requires_grad) dw_gemm(1, 0, T, hd, T, 1.0f, pd, T, q->data + head, D, 1.0f, k->grad + head, D);
+        if (q->requires_grad) dw_gemm(0, 0, T, hd, T, 1.0f, dp, T, k->data + head, D, 1.0f, q->grad + head, D);
+        if (k->requires_grad) dw_gemm(1, 0, T, hd, T, 1.0f, dp, T, q->data + head, D, 1.0f, k->grad + head, D);
       }
   }
 }
@@ -175,6 +197,7 @@ tensor *op_attention_at(epee_ctx *c, tensor *q, tensor *k, tensor *v, int heads,
   /* recording keeps P (and the dropout mask) for backward; otherwise one T x T block per thread */
   float *P = record ? arena_alloc(&c->act, sizeof(float) * TT * (size_t)B * H) : NULL;
   uint8_t *keep_m = record && drop ? arena_alloc(&c->act, TT * (size_t)B * H) : NULL;
+  uint8_t *dead = record && key_mask ? arena_alloc(&c->act, (size_t)B * H * T) : NULL;
   float *scratch = arena_alloc(&c->act, sizeof(float) * TT * (size_t)nthr * (record ? 2 : 1 + drop));
 #pragma omp parallel num_threads(nthr)
   {
@@ -187,7 +210,8 @@ tensor *op_attention_at(epee_ctx *c, tensor *q, tensor *k, tensor *v, int heads,
         dw_gemm(0, 1, T, T, hd, scale, q->data + head, D, k->data + head, D, 0.0f, S, T);
         for (int i = 0; i < T; i++) {
           mask_row(S + (size_t)i * T, key_mask ? key_mask + (size_t)b * T : NULL, causal, i, T, T);
-          softmax_row(S + (size_t)i * T, T);
+          int empty = softmax_row(S + (size_t)i * T, T);
+          if (dead) dead[((size_t)b * H + h) * T + i] = (uint8_t)empty;
         }
         const float *Pd = S;
         if (drop) {
@@ -206,7 +230,7 @@ tensor *op_attention_at(epee_ctx *c, tensor *q, tensor *k, tensor *v, int heads,
   tape_entry *e = tape_record(c, "attention", attention_backward, y, 3, (tensor *[]){q, k, v});
   if (e) {
     attn_saved *s = arena_alloc(&c->act, sizeof *s);
-    *s = (attn_saved){P, keep_m, scratch, B, T, H, hd, nthr, keep};
+    *s = (attn_saved){P, keep_m, dead, scratch, B, T, H, hd, nthr, keep};
     e->saved[0] = s;
   }
   return y;

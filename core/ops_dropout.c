@@ -1,34 +1,48 @@
-/* Dropout with counter-based masks: element i of call k at step s keeps iff
- * uniform(seed, (s << 20) + k, i) < 1 - p, so masks are reproducible, independent of the thread count,
- * and a resumed run draws exactly the masks of an uninterrupted one. The mask is not stored: backward
- * regenerates it from the same stream. */
+/* Dropout with counter-based masks: element i of the k-th dropout call of step s is kept iff
+ * rng_uniform(seed, (s << 20) + k, i) < 1 - p. Masks are therefore reproducible, independent of the
+ * thread count, and a run resumed at step s draws exactly the masks of an uninterrupted one. The stream
+ * formula is shared with the attention-probability dropout in ops_attention.c (same counter).
+ *
+ * Forward keeps the mask as one byte per element when recording, so backward is a multiply instead of a
+ * second pass of hashing (rng_uniform is an out-of-line call, ~10x the cost of reading a byte). */
+#include <stdint.h>
+
 #include "core/ops.h"
 #include "core/rng.h"
 
+/* dx += dy * mask / (1 - p) */
 static void dropout_backward(tape_entry *e) {
   tensor *x = e->in[0];
-  const uint64_t *st = e->saved[0];
-  float keep = e->farg[0], inv = 1.0f / keep;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < x->n; i++)
-    if (rng_uniform(st[0], st[1], (uint64_t)i) < keep) x->grad[i] += e->out->grad[i] * inv;
+  const uint8_t *mask = e->saved[0];
+  const float *dy = e->out->grad;
+  float *dx = x->grad, scale = e->farg[0];
+  int64_t n = x->n;
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (mask[i] ? scale : 0.0f);
 }
 
-/* x -> x * m / (1 - p) */
+/* x -> x * m / (1 - p), m_i ~ Bernoulli(1 - p); x itself when not training or p == 0 */
 tensor *op_dropout_at(epee_ctx *c, tensor *x, float p, OP_LOC) {
   OP_CHECK(p >= 0.0f && p < 1.0f, "dropout", file, line, "p must be in [0, 1)", x);
   if (!c->training || p == 0.0f) return x;
-  uint64_t stream = (c->step << 20) + c->dropout_calls++;
-  float keep = 1.0f - p, inv = 1.0f / keep;
+  uint64_t seed = c->seed, stream = (c->step << 20) + c->dropout_calls++;
+  float keep = 1.0f - p, scale = 1.0f / keep;
+  int record = c->grad_mode && x->requires_grad;
+  uint8_t *mask = record ? arena_alloc_at(&c->act, (size_t)x->n, file, line) : NULL;
   tensor *y = tensor_new_at(c, x->ndim, x->shape, file, line);
+  const float *px = x->data;
+  float *py = y->data;
+  int64_t n = x->n;
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < x->n; i++) y->data[i] = rng_uniform(c->seed, stream, (uint64_t)i) < keep ? x->data[i] * inv : 0.0f;
+  for (int64_t i = 0; i < n; i++) {
+    int kept = rng_uniform(seed, stream, (uint64_t)i) < keep;
+    py[i] = kept ? px[i] * scale : 0.0f;
+    if (mask) mask[i] = (uint8_t)kept;
+  }
   tape_entry *e = tape_record(c, "dropout", dropout_backward, y, 1, &x);
   if (e) {
-    uint64_t *st = arena_alloc(&c->act, 2 * sizeof(uint64_t));
-    st[0] = c->seed, st[1] = stream;
-    e->saved[0] = st;
-    e->farg[0] = keep;
+    e->saved[0] = mask;
+    e->farg[0] = scale;
   }
   return y;
 }

@@ -19,14 +19,14 @@ int engine_init(engine *g, model *m, int max_batch, int max_len, epee_err *e) {
   g->row = epee_malloc(sizeof(int) * (size_t)max_batch);
   g->len = epee_malloc(sizeof(int) * (size_t)max_batch);
   g->state = epee_malloc(sizeof(epee_exit_state) * (size_t)max_batch);
-  g->probs = epee_malloc(sizeof(float) * (size_t)m->n_labels);
   ctx_init(&g->ctx, 0, 0);
   g->ctx.grad_mode = 0;
   g->ctx.training = 0;
-  /* warm-up at the largest shape sizes the activation arena once */
+  /* Warm-up at the largest shape: every later call runs the same ops on at most as many rows and tokens,
+   * so the arena's high-water mark is reached here; the next ctx_reset folds it into one block. */
   int32_t *ids = epee_calloc(bt, sizeof(int32_t));
-  float *mask = epee_malloc(sizeof(float) * bt), *logits = epee_malloc(sizeof(float) * (size_t)max_batch *
-                                                                          m->n_layers * m->n_labels);
+  float *mask = epee_malloc(sizeof(float) * bt);
+  float *logits = epee_malloc(sizeof(float) * (size_t)max_batch * m->n_layers * m->n_labels);
   for (size_t i = 0; i < bt; i++) mask[i] = 1.0f;
   model_batch mb = {.B = max_batch, .T = max_len, .ids = ids, .mask = mask};
   engine_all_exits(g, &mb, logits);
@@ -38,80 +38,99 @@ int engine_init(engine *g, model *m, int max_batch, int max_len, epee_err *e) {
 
 void engine_free(engine *g) {
   if (!g->m) return;
-  free(g->h[0]), free(g->h[1]), free(g->ids), free(g->types), free(g->mask), free(g->row), free(g->len);
-  free(g->state), free(g->probs);
+  free(g->h[0]), free(g->h[1]), free(g->ids), free(g->types), free(g->mask);
+  free(g->row), free(g->len), free(g->state);
   ctx_free(&g->ctx);
   memset(g, 0, sizeof *g);
 }
 
-/* One pass. With all_logits: full depth, every exit recorded, no compaction. Otherwise early exit. */
-static void run(engine *g, const model_batch *b, const epee_policy *p, int *label, int *layers, float *probs,
-                float *all_logits) {
-  model *m = g->m;
-  int n = b->B, T = b->T, D = m->hidden, L = m->n_layers, C = m->n_labels;
-  EPEE_CHECK(n <= g->max_batch && T <= g->max_len, "engine: batch or length above the engine_init sizes");
-  if (n == 0) return;
-  memcpy(g->ids, b->ids, sizeof(int32_t) * (size_t)n * T);
-  memcpy(g->mask, b->mask, sizeof(float) * (size_t)n * T);
+/* The caller's batch into the engine's buffers (the engine compacts them in place); per row its length. */
+static void load_batch(engine *g, const model_batch *b) {
+  int n = b->B, T = b->T;
+  EPEE_CHECK(n >= 0 && n <= g->max_batch && T >= 1 && T <= g->max_len,
+             "engine: batch or length above the engine_init sizes");
+  size_t nt = (size_t)n * T;
+  memcpy(g->ids, b->ids, sizeof(int32_t) * nt);
+  memcpy(g->mask, b->mask, sizeof(float) * nt);
   if (b->type_ids)
-    memcpy(g->types, b->type_ids, sizeof(int32_t) * (size_t)n * T);
+    memcpy(g->types, b->type_ids, sizeof(int32_t) * nt);
   else
-    memset(g->types, 0, sizeof(int32_t) * (size_t)n * T);
+    memset(g->types, 0, sizeof(int32_t) * nt);
   for (int r = 0; r < n; r++) {
     int len = 0;
-    for (int t = 0; t < T; t++) len = b->mask[(size_t)r * T + t] != 0.0f ? t + 1 : len;
+    for (int t = 0; t < T; t++)
+      if (b->mask[(size_t)r * T + t] != 0.0f) len = t + 1;
+    EPEE_CHECK(len >= 1, "engine: every row needs at least one real token (mask 1)");
     g->row[r] = r;
     g->len[r] = len;
     epee_exit_state_init(&g->state[r]);
   }
+}
+
+/* Active row r moves to slot k <= r (so ascending r never overwrites a row still to be read). */
+static void move_row(engine *g, const float *h_out, float *h_next, int r, int k, int T, int D) {
+  memcpy(h_next + (size_t)k * T * D, h_out + (size_t)r * T * D, sizeof(float) * (size_t)T * D);
+  if (k == r) return;
+  memmove(g->ids + (size_t)k * T, g->ids + (size_t)r * T, sizeof(int32_t) * (size_t)T);
+  memmove(g->types + (size_t)k * T, g->types + (size_t)r * T, sizeof(int32_t) * (size_t)T);
+  memmove(g->mask + (size_t)k * T, g->mask + (size_t)r * T, sizeof(float) * (size_t)T);
+  g->row[k] = g->row[r];
+  g->len[k] = g->len[r];
+  g->state[k] = g->state[r];
+}
+
+/* n rows re-strided from T to newT < T columns, dropping trailing padding (row 0 stays put, row k moves
+ * left, so ascending k is safe). */
+static void trim_rows(engine *g, float *h, int n, int T, int newT, int D) {
+  for (int k = 1; k < n; k++) {
+    memmove(h + (size_t)k * newT * D, h + (size_t)k * T * D, sizeof(float) * (size_t)newT * D);
+    memmove(g->ids + (size_t)k * newT, g->ids + (size_t)k * T, sizeof(int32_t) * (size_t)newT);
+    memmove(g->types + (size_t)k * newT, g->types + (size_t)k * T, sizeof(int32_t) * (size_t)newT);
+    memmove(g->mask + (size_t)k * newT, g->mask + (size_t)k * T, sizeof(float) * (size_t)newT);
+  }
+}
+
+/* One pass layer by layer. all_logits != NULL: full depth, every exit recorded, no compaction.
+ * Otherwise early exit under p, writing label/layers/probs of each row as it leaves. */
+static void run(engine *g, const model_batch *b, const epee_policy *p, int *label, int *layers, float *probs,
+                float *all_logits) {
+  model *m = g->m;
+  load_batch(g, b);
+  int n = b->B, T = b->T, D = m->hidden, L = m->n_layers, C = m->n_labels, cur = 0;
+  if (n == 0) return;
   ctx_reset(&g->ctx);
   arena_mark start = arena_get_mark(&g->ctx.act);
   model_batch mb = {.B = n, .T = T, .ids = g->ids, .type_ids = g->types, .mask = g->mask};
   tensor *h = m->embed(&g->ctx, m, &mb);
-  int cur = 0;
   memcpy(g->h[cur], h->data, sizeof(float) * (size_t)n * T * D);
   arena_release(&g->ctx.act, start);
   for (int l = 0; l < L && n > 0; l++) {
-    h = tensor_wrap(&g->ctx, g->h[cur], 3, (int[]){n, T, D});
     mb = (model_batch){.B = n, .T = T, .ids = g->ids, .type_ids = g->types, .mask = g->mask};
+    h = tensor_wrap(&g->ctx, g->h[cur], 3, (int[]){n, T, D});
     tensor *out = m->layer(&g->ctx, m, l, h, &mb);
     tensor *z = m->exit(&g->ctx, m, l, out, &mb);
     float *next = g->h[cur ^ 1];
     if (all_logits) {
       for (int r = 0; r < n; r++)
-        memcpy(all_logits + ((size_t)g->row[r] * L + l) * C, z->data + (size_t)r * C, sizeof(float) * (size_t)C);
+        memcpy(all_logits + ((size_t)r * L + l) * C, z->data + (size_t)r * C, sizeof(float) * (size_t)C);
       memcpy(next, out->data, sizeof(float) * (size_t)n * T * D);
     } else {
-      /* decide every row, compacting the bookkeeping of the rows that stay (k <= r: in place is safe) */
       int keep = 0, newT = 0;
       for (int r = 0; r < n; r++) {
         const float *zr = z->data + (size_t)r * C;
-        int lab;
-        if (epee_policy_step(p, &g->state[r], zr, C, l, L, NULL, &lab)) {
+        int y;
+        if (epee_policy_step(p, &g->state[r], zr, C, l, L, NULL, &y)) {
           int o = g->row[r];
-          label[o] = lab;
+          label[o] = y;
           layers[o] = l + 1;
           if (probs) epee_softmax(zr, C, probs + (size_t)o * C);
-          continue;
+        } else {
+          if (g->len[r] > newT) newT = g->len[r];
+          move_row(g, out->data, next, r, keep++, T, D);
         }
-        /* hidden state and inputs of row r move to slot keep, trimmed to newT later: first at full T */
-        memcpy(next + (size_t)keep * T * D, out->data + (size_t)r * T * D, sizeof(float) * (size_t)T * D);
-        memmove(g->ids + (size_t)keep * T, g->ids + (size_t)r * T, sizeof(int32_t) * (size_t)T);
-        memmove(g->types + (size_t)keep * T, g->types + (size_t)r * T, sizeof(int32_t) * (size_t)T);
-        memmove(g->mask + (size_t)keep * T, g->mask + (size_t)r * T, sizeof(float) * (size_t)T);
-        g->row[keep] = g->row[r];
-        g->len[keep] = g->len[r];
-        g->state[keep] = g->state[r];
-        if (g->len[r] > newT) newT = g->len[r];
-        keep++;
       }
-      if (keep && newT < T) { /* trim padding columns: row k moves from stride T to stride newT */
-        for (int k = 0; k < keep; k++) {
-          memmove(next + (size_t)k * newT * D, next + (size_t)k * T * D, sizeof(float) * (size_t)newT * D);
-          memmove(g->ids + (size_t)k * newT, g->ids + (size_t)k * T, sizeof(int32_t) * (size_t)newT);
-          memmove(g->types + (size_t)k * newT, g->types + (size_t)k * T, sizeof(int32_t) * (size_t)newT);
-          memmove(g->mask + (size_t)k * newT, g->mask + (size_t)k * T, sizeof(float) * (size_t)newT);
-        }
+      if (keep > 0 && newT < T) {
+        trim_rows(g, next, keep, T, newT, D);
         T = newT;
       }
       n = keep;
@@ -122,6 +141,7 @@ static void run(engine *g, const model_batch *b, const epee_policy *p, int *labe
 }
 
 void engine_classify(engine *g, const model_batch *b, const epee_policy *p, int *label, int *layers, float *probs) {
+  EPEE_CHECK(p != NULL, "engine_classify needs a policy");
   run(g, b, p, label, layers, probs, NULL);
 }
 
@@ -129,13 +149,15 @@ void engine_all_exits(engine *g, const model_batch *b, float *logits) { run(g, b
 
 double engine_classify_dataset(engine *g, const ds_encoded *d, int batch, const epee_policy *p, int *label, int *layers,
                                float *probs) {
-  EPEE_CHECK(batch <= g->max_batch && d->max_len <= g->max_len, "engine: dataset shapes above the engine_init sizes");
+  EPEE_CHECK(batch >= 1 && batch <= g->max_batch && d->max_len <= g->max_len,
+             "engine: dataset shapes above the engine_init sizes");
   int C = g->m->n_labels;
   ds_plan plan;
   ds_plan_make(d, batch, 0, 0, 0, &plan);
-  size_t bt = (size_t)batch * (d->max_len ? d->max_len : 1);
+  size_t bt = (size_t)batch * (d->max_len > 0 ? d->max_len : 1);
   int32_t *ids = epee_malloc(sizeof(int32_t) * bt), *types = epee_malloc(sizeof(int32_t) * bt);
-  float *mask = epee_malloc(sizeof(float) * bt), *pr = probs ? epee_malloc(sizeof(float) * (size_t)batch * C) : NULL;
+  float *mask = epee_malloc(sizeof(float) * bt);
+  float *pr = probs ? epee_malloc(sizeof(float) * (size_t)batch * C) : NULL;
   int *lab = epee_malloc(sizeof(int) * (size_t)batch), *lay = epee_malloc(sizeof(int) * (size_t)batch);
   double seconds = 0.0;
   for (int i = 0; i < plan.n_batches; i++) {

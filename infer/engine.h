@@ -1,11 +1,17 @@
-/* The batched early-exit engine. Runs a model layer by layer with grad mode off (no tape, nothing
- * saved): after each layer every active row's exit logits go through the exit policy (infer/policy.h,
- * the same code calibration simulates), rows that exit write their answer, and the rest are COMPACTED
- * (hidden states, ids, mask) so later layers run on fewer rows; the length is also trimmed to the
- * longest remaining row (padding sits at the end and masked keys never reach real tokens, so this is
- * exact). Per-layer temporaries are released with arena marks; hidden states live in two preallocated
- * ping-pong buffers. After engine_init's warm-up at the largest shape nothing is allocated per call.
- * An engine is one thread's: share the model, not the engine. */
+/* The batched early-exit engine, shared by serving (epee.h, epee-infer) and the trainer's dev/test
+ * evaluation.
+ *
+ * It runs a model layer by layer with grad mode off (no tape, nothing saved for backward). After each
+ * layer every active row's exit logits go through the exit policy (infer/policy.h: the same code that
+ * calibration simulates); rows that exit write their answer, the others are COMPACTED (hidden states,
+ * ids, type ids, mask) so later layers run on fewer rows, and the length is trimmed to the longest
+ * remaining row. Trimming is exact: padding sits at the end of each row and masked keys never reach a
+ * real token, so a row's real positions do not depend on how much padding follows them.
+ *
+ * Memory: hidden states live in two preallocated ping-pong buffers; a layer's temporaries live in the
+ * context's activation arena and are released after the layer (arena marks). engine_init warms up at
+ * the largest shape, which sizes the arena once, then freezes it: no allocation per call afterwards.
+ * An engine is one thread's (it owns the context and buffers); share the model, not the engine. */
 #ifndef EPEE_ENGINE_H
 #define EPEE_ENGINE_H
 
@@ -14,29 +20,34 @@
 #include "models/model.h"
 
 typedef struct {
-  model *m;
-  epee_ctx ctx;
+  model *m;                /* read only */
+  epee_ctx ctx;            /* grad_mode 0, training 0 */
   int max_batch, max_len;
   float *h[2];             /* [max_batch, max_len, D] ping-pong hidden states */
-  int32_t *ids, *types;    /* compacted inputs [max_batch * max_len] */
+  int32_t *ids, *types;    /* active rows' inputs, compacted [n, T] */
   float *mask;
-  int *row, *len;          /* active row -> caller's row; real length per active row */
-  epee_exit_state *state;  /* per active row */
-  float *probs;            /* [C] scratch */
+  int *row;                /* active row -> the caller's row */
+  int *len;                /* active row -> its real length (last real position + 1) */
+  epee_exit_state *state;  /* active row -> its policy state */
 } engine;
 
+/* Sizes everything for batches up to max_batch rows of up to max_len tokens (max_len must not exceed the
+ * model's positions) and warms up at that shape. 0, or -1 with e set for sizes below 1. */
 int engine_init(engine *g, model *m, int max_batch, int max_len, epee_err *e);
 void engine_free(engine *g);
 
-/* B rows of token ids [B, T] (+ type ids or NULL, mask) -> per row: label, layers run (1..L), and
- * probabilities [B, C] (softmax of the answering exit; probs may be NULL). B <= max_batch, T <= max_len. */
+/* b: B <= max_batch rows of T <= max_len tokens, ids [B, T], type_ids [B, T] or NULL (all 0), mask [B, T]
+ * (1 real, 0 padding; every row has at least one real token, padding at the end). Under policy p, per row:
+ * label[B] (argmax of the answering exit), layers[B] = layers run (1..L, the 1-based exit layer), and
+ * probs[B, C] = softmax of the answering exit's logits (probs may be NULL). */
 void engine_classify(engine *g, const model_batch *b, const epee_policy *p, int *label, int *layers, float *probs);
 
-/* every exit's logits at full depth: logits [B, L, C] */
+/* Full depth: every exit's logits, logits[B, L, C] (calibration, dev evaluation). Same input contract. */
 void engine_all_exits(engine *g, const model_batch *b, float *logits);
 
-/* A whole encoded set in length-sorted batches of `batch` rows (each padded to its own longest row);
- * outputs in the set's order. Returns the wall seconds spent in the engine. */
+/* A whole encoded set (d->max_len <= max_len, batch <= max_batch) in length-sorted batches of `batch` rows,
+ * each padded only to its own longest row. Outputs label[N], layers[N], probs[N, C] (may be NULL) in the
+ * set's order. Returns the wall seconds spent in engine_classify (batch assembly excluded). */
 double engine_classify_dataset(engine *g, const ds_encoded *d, int batch, const epee_policy *p, int *label, int *layers,
                                float *probs);
 

@@ -1,48 +1,83 @@
-/* EPEE-C inference: the one public header.
+/* EPEE-C inference: the one public header (self-contained: it needs only the C standard headers).
  *
- *   epee_model *m = epee_model_load("runs/bert_go/model.h5", err, sizeof err);
- *   epee_session *s = epee_session_new(m, 64, err, sizeof err);      // one per thread
- *   epee_classify_texts(s, texts, NULL, n, NULL, labels, layers, probs, err, sizeof err);
- *   epee_session_free(s); epee_model_free(m);
+ *   char err[512];
+ *   epee_model *m = epee_model_load("runs/bert_go/model.h5", err, sizeof err);   // NULL: err says why
+ *   epee_session *s = epee_session_new(m, 32, err, sizeof err);                    // one per thread
+ *   const char *texts[2] = {"The chemical reactions involving glucose.", "Any process that ..."};
+ *   int label[2], layer[2];
+ *   if (epee_classify_texts(s, 2, texts, NULL, NULL, label, layer, NULL))
+ *     fprintf(stderr, "%s\n", epee_session_error(s));
+ *   printf("%s after %d of %d layers\n", epee_model_label(m, label[0]), layer[0], epee_model_num_layers(m));
+ *   epee_session_free(s);
+ *   epee_model_free(m);
  *
- * Concurrency: a loaded epee_model is immutable and may be shared by any number of threads; each
- * thread classifies through its OWN epee_session (which owns the activation memory and scratch
- * buffers). A session is not thread-safe; a model is. After a session's first call at its largest
- * batch, calls allocate nothing.
- * Policy: pass NULL for the policy calibrated on dev and stored in the model file, or your own
- * (e.g. {EPEE_POLICY_NONE} for full depth). */
+ * Concurrency: a loaded epee_model is immutable; any number of threads may share it. Each thread
+ * classifies through its OWN epee_session, which owns the activation memory, the token buffers and the
+ * error message: a session is not thread-safe, a model is. Free every session before its model.
+ * Memory: a session holds activations for max_batch inputs of the model's max length, sized once when it
+ * is created; classifying then allocates nothing in the engine.
+ *
+ * Early exit: the model runs layer by layer; an input leaves at the first layer where the exit policy
+ * fires and its answer is that layer's exit. A batch is compacted as inputs leave, so every input's
+ * result is the same as when it is classified alone. */
 #ifndef EPEE_H
 #define EPEE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "infer/policy.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct epee_model epee_model;
 typedef struct epee_session epee_session;
 
+/* An exit policy. name: "none" (all layers), "entropy" (exit when the normalised entropy of the exit's
+ * softmax is below tau), "patience" (exit when the prediction held for `patience` more layers), "epee"
+ * (entropy OR patience), "pcee" (entropy below tau for `patience` layers in a row). */
+typedef struct {
+  const char *name;
+  float tau;
+  int patience;
+} epee_exit_policy;
+
+/* Loads and validates a model file written by epee-train. NULL with a one-line reason in err (if err is
+ * not NULL) on any problem with the file. */
 epee_model *epee_model_load(const char *path, char *err, size_t err_len);
 void epee_model_free(epee_model *m);
-int epee_model_num_labels(const epee_model *m);
-int epee_model_num_layers(const epee_model *m);
-int epee_model_max_length(const epee_model *m);
-const char *epee_model_label(const epee_model *m, int i);
-epee_policy epee_model_policy(const epee_model *m); /* the calibrated one */
 
-/* max_batch: the largest n a call on this session may pass */
+int epee_model_num_labels(const epee_model *m);
+const char *epee_model_label(const epee_model *m, int i); /* label name of class i, NULL outside [0, C) */
+int epee_model_num_layers(const epee_model *m);
+int epee_model_max_length(const epee_model *m);           /* tokens per input, longer texts are truncated */
+epee_exit_policy epee_model_policy(const epee_model *m);  /* the policy calibrated on dev, stored in the file */
+const char *epee_model_metrics_json(const epee_model *m); /* dev/test metrics from training, JSON */
+
+/* A session for one thread: up to max_batch inputs per internal batch (calls may pass more; they are
+ * processed in chunks of max_batch). NULL with err set if max_batch < 1. */
 epee_session *epee_session_new(const epee_model *m, int max_batch, char *err, size_t err_len);
 void epee_session_free(epee_session *s);
 
-/* n raw texts (texts_b: second segments or NULL), tokenised with the model's own WordPiece vocabulary
- * and truncated to its max length. Per input: labels[n], exit_layers[n] (1..L), probs[n * C] (may be
- * NULL). Returns 0, or -1 with err set (n above max_batch, ...). */
-int epee_classify_texts(epee_session *s, const char *const *texts, const char *const *texts_b, int n,
-                        const epee_policy *policy, int *labels, int *exit_layers, float *probs, char *err,
-                        size_t err_len);
-/* n rows of token ids [n, T] (type_ids may be NULL, mask 1 real / 0 padding at the end). */
-int epee_classify_ids(epee_session *s, const int32_t *ids, const int32_t *type_ids, const float *mask, int n, int T,
-                      const epee_policy *policy, int *labels, int *exit_layers, float *probs, char *err,
-                      size_t err_len);
+/* Classifies n raw UTF-8 texts (texts_b: the second segments of a pair task, or NULL), tokenised with the
+ * model's own WordPiece vocabulary and truncated to its max length. policy: NULL for the calibrated one,
+ * else any policy for this call only. Per input i: labels[i] (class index), exit_layers[i] (layers run,
+ * 1..L), and if probs is not NULL, probs[i * C + c] (softmax of the answering exit). exit_layers may be
+ * NULL. Returns 0, or -1 with epee_session_error(s) set (nothing is written then). */
+int epee_classify_texts(epee_session *s, int n, const char *const *texts, const char *const *texts_b,
+                        const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs);
+
+/* The same for n inputs already tokenised: ids [n, T] (each in [0, vocab)), type_ids [n, T] or NULL (all 0),
+ * mask [n, T] (1 real token, 0 padding; padding at the end of each row, at least one real token per row),
+ * 1 <= T <= max length. */
+int epee_classify_ids(epee_session *s, int n, int T, const int32_t *ids, const int32_t *type_ids, const float *mask,
+                      const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs);
+
+/* One line describing the session's last failed call ("" if none failed). */
+const char *epee_session_error(const epee_session *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

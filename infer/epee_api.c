@@ -1,25 +1,31 @@
+/* The public API (epee.h) over the model file, the tokenizer and the engine. */
+#include "infer/epee.h"
+
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "data/wordpiece.h"
 #include "infer/engine.h"
-#include "infer/epee.h"
 #include "infer/model_file.h"
 
 struct epee_model {
   model m;
   model_meta meta;
   wp_tokenizer *tok;
+  int pad_id;
 };
 
 struct epee_session {
   const epee_model *model;
   engine g;
-  int32_t *ids, *types;
+  int32_t *ids, *types; /* [max_batch, max_length] tokenised texts */
   float *mask;
+  int *len, *layers;    /* [max_batch] */
+  char err[EPEE_ERR_LEN];
 };
 
-static void set_err(char *err, size_t len, const char *msg) {
+static void copy_err(char *err, size_t len, const char *msg) {
   if (err && len) snprintf(err, len, "%s", msg);
 }
 
@@ -27,24 +33,16 @@ epee_model *epee_model_load(const char *path, char *err, size_t err_len) {
   epee_model *m = epee_calloc(1, sizeof *m);
   epee_err e;
   if (model_file_read(path, &m->m, &m->meta, &e)) {
-    set_err(err, err_len, e.msg);
+    copy_err(err, err_len, e.msg);
     free(m);
     return NULL;
   }
-  /* the tokenizer from the file's vocabulary, one token per line */
-  size_t total = 0;
-  for (int i = 0; i < m->meta.n_vocab; i++) total += strlen(m->meta.vocab[i]) + 1;
-  char *buf = epee_malloc(total + 1), *p = buf;
-  for (int i = 0; i < m->meta.n_vocab; i++) p += sprintf(p, "%s\n", m->meta.vocab[i]);
-  m->tok = wp_load_buffer(buf, total, &e);
-  free(buf);
-  if (!m->tok) {
-    char msg[EPEE_ERR_LEN + 64];
-    snprintf(msg, sizeof msg, "%s: tokenizer/vocab: %s", path, e.msg);
-    set_err(err, err_len, msg);
+  if (!(m->tok = model_meta_tokenizer(&m->meta, path, &e))) {
+    copy_err(err, err_len, e.msg);
     epee_model_free(m);
     return NULL;
   }
+  if (wp_special_ids(m->tok, NULL, NULL, &m->pad_id, NULL), m->pad_id < 0) m->pad_id = 0; /* masked anyway */
   return m;
 }
 
@@ -62,15 +60,23 @@ int epee_model_max_length(const epee_model *m) { return m->meta.max_length; }
 const char *epee_model_label(const epee_model *m, int i) {
   return i >= 0 && i < m->meta.n_labels ? m->meta.labels[i] : NULL;
 }
-epee_policy epee_model_policy(const epee_model *m) { return m->meta.policy; }
+const char *epee_model_metrics_json(const epee_model *m) { return m->meta.metrics_json; }
+epee_exit_policy epee_model_policy(const epee_model *m) {
+  const epee_policy *p = &m->meta.policy;
+  return (epee_exit_policy){epee_policy_name(p->kind), p->tau, p->patience};
+}
 
 epee_session *epee_session_new(const epee_model *m, int max_batch, char *err, size_t err_len) {
+  if (!m || max_batch < 1) {
+    copy_err(err, err_len, m ? "epee_session_new: max_batch must be at least 1" : "epee_session_new: model is NULL");
+    return NULL;
+  }
   epee_session *s = epee_calloc(1, sizeof *s);
   epee_err e;
   s->model = m;
-  /* the engine only reads the model's parameters; the cast drops const for the model interface */
+  /* the engine only reads the parameters: the model stays immutable and shareable */
   if (engine_init(&s->g, (model *)&m->m, max_batch, m->meta.max_length, &e)) {
-    set_err(err, err_len, e.msg);
+    copy_err(err, err_len, e.msg);
     free(s);
     return NULL;
   }
@@ -78,66 +84,117 @@ epee_session *epee_session_new(const epee_model *m, int max_batch, char *err, si
   s->ids = epee_malloc(sizeof(int32_t) * bt);
   s->types = epee_malloc(sizeof(int32_t) * bt);
   s->mask = epee_malloc(sizeof(float) * bt);
+  s->len = epee_malloc(sizeof(int) * (size_t)max_batch);
+  s->layers = epee_malloc(sizeof(int) * (size_t)max_batch);
   return s;
 }
 
 void epee_session_free(epee_session *s) {
   if (!s) return;
   engine_free(&s->g);
-  free(s->ids), free(s->types), free(s->mask);
+  free(s->ids), free(s->types), free(s->mask), free(s->len), free(s->layers);
   free(s);
 }
 
-int epee_classify_ids(epee_session *s, const int32_t *ids, const int32_t *type_ids, const float *mask, int n, int T,
-                      const epee_policy *policy, int *labels, int *exit_layers, float *probs, char *err,
-                      size_t err_len) {
-  char msg[256];
-  if (n < 0 || n > s->g.max_batch || T < 1 || T > s->g.max_len) {
-    snprintf(msg, sizeof msg, "epee_classify: n = %d, T = %d outside the session's 0..%d rows, 1..%d tokens", n, T,
-             s->g.max_batch, s->g.max_len);
-    set_err(err, err_len, msg);
-    return -1;
+const char *epee_session_error(const epee_session *s) { return s->err; }
+
+__attribute__((format(printf, 2, 3))) static int fail(epee_session *s, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->err, sizeof s->err, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static int resolve_policy(epee_session *s, const epee_exit_policy *in, epee_policy *out) {
+  if (!in) {
+    *out = s->model->meta.policy;
+    return 0;
   }
-  const epee_model *m = s->model;
-  for (int i = 0; i < n * T; i++)
-    if (ids[i] < 0 || ids[i] >= m->meta.n_vocab) {
-      snprintf(msg, sizeof msg, "epee_classify: token id %d at row %d is outside the vocabulary [0, %d)", ids[i],
-               i / T, m->meta.n_vocab);
-      set_err(err, err_len, msg);
-      return -1;
-    }
-  epee_policy p = policy ? *policy : m->meta.policy;
-  model_batch mb = {.B = n, .T = T, .ids = ids, .type_ids = type_ids, .mask = mask};
-  engine_classify(&s->g, &mb, &p, labels, exit_layers, probs);
+  if (!in->name || epee_policy_parse(in->name, &out->kind))
+    return fail(s, "policy '%s': expected none, entropy, patience, epee or pcee", in->name ? in->name : "(null)");
+  out->tau = in->tau;
+  out->patience = in->patience;
+  epee_err e;
+  if (epee_policy_validate(out, "policy", &e)) return fail(s, "%s", e.msg);
   return 0;
 }
 
-int epee_classify_texts(epee_session *s, const char *const *texts, const char *const *texts_b, int n,
-                        const epee_policy *policy, int *labels, int *exit_layers, float *probs, char *err,
-                        size_t err_len) {
-  if (n < 0 || n > s->g.max_batch) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "epee_classify_texts: %d texts, the session takes at most %d", n, s->g.max_batch);
-    set_err(err, err_len, msg);
-    return -1;
-  }
-  int L = s->model->meta.max_length, T = 1;
-  int32_t *tmp_ids = s->ids, *tmp_types = s->types; /* encode at stride L, then repack to the batch max T */
-  int *lens = exit_layers;                          /* borrowed until the engine writes it */
-  for (int i = 0; i < n; i++) {
-    int trunc;
-    lens[i] = wp_encode(s->model->tok, texts[i], texts_b ? texts_b[i] : NULL, L, tmp_ids + (size_t)i * L,
-                        tmp_types + (size_t)i * L, &trunc);
-    if (lens[i] > T) T = lens[i];
-  }
-  for (int i = 0; i < n; i++) { /* stride L -> T, ascending rows: destinations never pass sources */
-    memmove(s->ids + (size_t)i * T, tmp_ids + (size_t)i * L, sizeof(int32_t) * (size_t)lens[i]);
-    memmove(s->types + (size_t)i * T, tmp_types + (size_t)i * L, sizeof(int32_t) * (size_t)lens[i]);
-  }
-  for (int i = n - 1; i >= 0; i--) /* padding after the rows are in place */
+/* One engine batch of n <= max_batch rows; outputs at the rows' own positions. */
+static void classify_chunk(epee_session *s, int n, int T, const int32_t *ids, const int32_t *types, const float *mask,
+                           const epee_policy *p, int *labels, int *exit_layers, float *probs) {
+  model_batch mb = {.B = n, .T = T, .ids = ids, .type_ids = types, .mask = mask};
+  engine_classify(&s->g, &mb, p, labels, exit_layers ? exit_layers : s->layers, probs);
+}
+
+int epee_classify_ids(epee_session *s, int n, int T, const int32_t *ids, const int32_t *type_ids, const float *mask,
+                      const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs) {
+  const model_meta *meta = &s->model->meta;
+  epee_policy p;
+  if (resolve_policy(s, policy, &p)) return -1;
+  if (n < 0 || T < 1 || T > meta->max_length)
+    return fail(s, "epee_classify_ids: n = %d, T = %d; expected n >= 0 and 1 <= T <= %d (the model's max length)", n,
+                T, meta->max_length);
+  if (n > 0 && (!ids || !mask || !labels)) return fail(s, "epee_classify_ids: ids, mask and labels are required");
+  for (int r = 0; r < n; r++) { /* everything is checked before anything is computed */
+    const int32_t *id = ids + (size_t)r * T, *ty = type_ids ? type_ids + (size_t)r * T : NULL;
+    const float *mk = mask + (size_t)r * T;
     for (int t = 0; t < T; t++) {
-      s->mask[(size_t)i * T + t] = t < lens[i];
-      if (t >= lens[i]) s->ids[(size_t)i * T + t] = 0, s->types[(size_t)i * T + t] = 0;
+      if (id[t] < 0 || id[t] >= meta->n_vocab)
+        return fail(s, "epee_classify_ids: row %d, position %d: token id %d outside the vocabulary [0, %d)", r, t,
+                    (int)id[t], meta->n_vocab);
+      if (ty && (ty[t] < 0 || ty[t] >= meta->bert.type_vocab))
+        return fail(s, "epee_classify_ids: row %d, position %d: type id %d outside [0, %d)", r, t, (int)ty[t],
+                    meta->bert.type_vocab);
+      if (mk[t] != 0.0f && mk[t] != 1.0f)
+        return fail(s, "epee_classify_ids: row %d, position %d: mask %g, expected 0 or 1", r, t, (double)mk[t]);
     }
-  return epee_classify_ids(s, s->ids, s->types, s->mask, n, T, policy, labels, exit_layers, probs, err, err_len);
+    if (mk[0] != 1.0f) return fail(s, "epee_classify_ids: row %d: mask[0] is 0; every row starts with a real token", r);
+  }
+  int C = meta->n_labels;
+  for (int c0 = 0; c0 < n; c0 += s->g.max_batch) {
+    int cn = n - c0 < s->g.max_batch ? n - c0 : s->g.max_batch;
+    size_t off = (size_t)c0 * T;
+    classify_chunk(s, cn, T, ids + off, type_ids ? type_ids + off : NULL, mask + off, &p, labels + c0,
+                   exit_layers ? exit_layers + c0 : NULL, probs ? probs + (size_t)c0 * C : NULL);
+  }
+  s->err[0] = '\0';
+  return 0;
+}
+
+int epee_classify_texts(epee_session *s, int n, const char *const *texts, const char *const *texts_b,
+                        const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs) {
+  const epee_model *m = s->model;
+  epee_policy p;
+  if (resolve_policy(s, policy, &p)) return -1;
+  if (n < 0) return fail(s, "epee_classify_texts: n = %d, expected n >= 0", n);
+  if (n > 0 && (!texts || !labels)) return fail(s, "epee_classify_texts: texts and labels are required");
+  for (int i = 0; i < n; i++) {
+    if (!texts[i]) return fail(s, "epee_classify_texts: texts[%d] is NULL", i);
+    if (texts_b && texts_b[i] && (m->meta.bert.type_vocab < 2 || m->meta.max_length < 3))
+      return fail(s, "epee_classify_texts: texts_b[%d] given, but the model takes no text pairs (type_vocab %d, "
+                     "max length %d)", i, m->meta.bert.type_vocab, m->meta.max_length);
+  }
+  int L = m->meta.max_length, C = m->meta.n_labels;
+  for (int c0 = 0; c0 < n; c0 += s->g.max_batch) {
+    int cn = n - c0 < s->g.max_batch ? n - c0 : s->g.max_batch, T = 1;
+    for (int i = 0; i < cn; i++) { /* encode at stride L ... */
+      const char *b = texts_b ? texts_b[c0 + i] : NULL;
+      s->len[i] = wp_encode(m->tok, texts[c0 + i], b, L, s->ids + (size_t)i * L, s->types + (size_t)i * L, NULL);
+      if (s->len[i] > T) T = s->len[i];
+    }
+    for (int i = 0; i < cn; i++) { /* ... then repack at stride T <= L: row i's target never passes a later source */
+      int32_t *id = s->ids + (size_t)i * T, *ty = s->types + (size_t)i * T;
+      memmove(id, s->ids + (size_t)i * L, sizeof(int32_t) * (size_t)s->len[i]);
+      memmove(ty, s->types + (size_t)i * L, sizeof(int32_t) * (size_t)s->len[i]);
+      for (int t = 0; t < T; t++) {
+        s->mask[(size_t)i * T + t] = t < s->len[i];
+        if (t >= s->len[i]) id[t] = m->pad_id, ty[t] = 0;
+      }
+    }
+    classify_chunk(s, cn, T, s->ids, s->types, s->mask, &p, labels + c0, exit_layers ? exit_layers + c0 : NULL,
+                   probs ? probs + (size_t)c0 * C : NULL);
+  }
+  s->err[0] = '\0';
+  return 0;
 }

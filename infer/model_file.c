@@ -1,15 +1,45 @@
 #include "infer/model_file.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
+#include "data/json_flat.h"
+#include "data/utf8.h"
+
+/* ---- weights ------------------------------------------------------------------------------------------ */
+
+/* One float32 dataset with HDF5's Fletcher-32 filter. Chunks of whole rows up to 256 MB (a chunk must stay
+ * under 4 GB); a tiny tensor is one chunk. */
+static int write_checked(hid_t f, const char *name, const tensor *t, epee_err *e) {
+  hsize_t dims[EPEE_MAX_DIMS], chunk[EPEE_MAX_DIMS];
+  size_t row_bytes = sizeof(float);
+  for (int i = 0; i < t->ndim; i++) {
+    dims[i] = chunk[i] = (hsize_t)t->shape[i];
+    if (i > 0) row_bytes *= (size_t)t->shape[i];
+  }
+  hsize_t rows = ((size_t)256 << 20) / row_bytes;
+  if (rows < 1) rows = 1;
+  if (chunk[0] > rows) chunk[0] = rows;
+  hid_t sp = H5Screate_simple(t->ndim, dims, NULL);
+  hid_t lp = H5Pcreate(H5P_LINK_CREATE), dp = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_create_intermediate_group(lp, 1);
+  int ok = H5Pset_chunk(dp, t->ndim, chunk) >= 0 && H5Pset_fletcher32(dp) >= 0;
+  hid_t ds = ok ? H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, lp, dp, H5P_DEFAULT) : -1;
+  ok = ds >= 0 && H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) >= 0;
+  if (ds >= 0) H5Dclose(ds);
+  H5Pclose(dp), H5Pclose(lp), H5Sclose(sp);
+  return ok ? 0 : epee_errf(e, "writing dataset '%s' failed (disk full?)", name);
+}
+
 int weights_write(hid_t f, const param_store *ps, const char *group, epee_err *e) {
   char name[512];
   for (int i = 0; i < ps->n; i++) {
-    const tensor *t = ps->t[i];
-    snprintf(name, sizeof name, "%s/%s", group, t->name);
-    if (h5_write_floats(f, name, t->data, t->ndim, t->shape, e)) return -1;
+    snprintf(name, sizeof name, "%s/%s", group, ps->t[i]->name);
+    if (write_checked(f, name, ps->t[i], e)) return -1;
   }
   return 0;
 }
@@ -24,58 +54,188 @@ int weights_read(hid_t f, const char *file, const param_store *ps, const char *g
   return 0;
 }
 
-/* Our own flat JSON: "key": number. Returns 0 and sets *v, or -1 when the key is absent or not a number. */
-static int json_number(const char *json, const char *key, double *v) {
-  char pat[96];
-  snprintf(pat, sizeof pat, "\"%s\":", key);
-  const char *p = strstr(json, pat);
-  if (!p) return -1;
-  p += strlen(pat);
-  while (*p == ' ') p++;
-  char *end;
-  *v = strtod(p, &end);
-  return end == p ? -1 : 0;
+/* ---- the JSON attributes: flat objects, written with printf, read with data/json_flat --------------- */
+
+typedef struct {
+  const char *path, *attr; /* for messages */
+  json_field *f;
+  int n;
+} jobj;
+
+static int jobj_parse(jobj *o, const char *path, const char *attr, const char *s, epee_err *e) {
+  *o = (jobj){.path = path, .attr = attr};
+  size_t col = 0, len = strlen(s);
+  long bad = utf8_first_invalid(s, len);
+  if (bad >= 0) return epee_errf(e, "%s: attribute '%s': invalid UTF-8 at byte %ld", path, attr, bad + 1);
+  epee_err je;
+  int n = json_parse_flat(s, len, &o->f, &col, &je);
+  if (n < 0) return epee_errf(e, "%s: attribute '%s': column %zu: %s", path, attr, col, je.msg);
+  o->n = n;
+  return 0;
 }
 
-static int json_string(const char *json, const char *key, char *out, size_t n) {
-  char pat[96];
-  snprintf(pat, sizeof pat, "\"%s\":\"", key);
-  const char *p = strstr(json, pat);
-  if (!p) return -1;
-  p += strlen(pat);
-  const char *q = strchr(p, '"');
-  if (!q || (size_t)(q - p) >= n) return -1;
-  memcpy(out, p, (size_t)(q - p));
-  out[q - p] = 0;
+static const char *jobj_get(const jobj *o, const char *key) {
+  for (int i = 0; i < o->n; i++)
+    if (strcmp(o->f[i].key, key) == 0) return o->f[i].value;
+  return NULL;
+}
+
+static int jobj_int(const jobj *o, const char *key, long lo, long hi, int *out, epee_err *e) {
+  const char *v = jobj_get(o, key);
+  char *end = NULL;
+  long x = v ? strtol(v, &end, 10) : 0;
+  if (!v || end == v || *end || x < lo || x > hi)
+    return epee_errf(e, "%s: attribute '%s': \"%s\" must be an integer in [%ld, %ld], found %s%s%s", o->path, o->attr,
+                     key, lo, hi, v ? "'" : "nothing", v ? v : "", v ? "'" : "");
+  *out = (int)x;
   return 0;
+}
+
+/* required when dflt is NaN */
+static int jobj_float(const jobj *o, const char *key, double lo, double hi, float dflt, float *out, epee_err *e) {
+  const char *v = jobj_get(o, key);
+  if (!v && !isnan(dflt)) {
+    *out = dflt;
+    return 0;
+  }
+  char *end = NULL;
+  double x = v ? strtod(v, &end) : NAN;
+  if (!v || end == v || *end || !(x >= lo && x <= hi))
+    return epee_errf(e, "%s: attribute '%s': \"%s\" must be a number in [%g, %g], found %s%s%s", o->path, o->attr, key,
+                     lo, hi, v ? "'" : "nothing", v ? v : "", v ? "'" : "");
+  *out = (float)x;
+  return 0;
+}
+
+static int jobj_bool(const jobj *o, const char *key, int *out, epee_err *e) {
+  const char *v = jobj_get(o, key);
+  if (v && (!strcmp(v, "true") || !strcmp(v, "1"))) return *out = 1, 0;
+  if (v && (!strcmp(v, "false") || !strcmp(v, "0"))) return *out = 0, 0;
+  return epee_errf(e, "%s: attribute '%s': \"%s\" must be true or false, found %s%s%s", o->path, o->attr, key,
+                   v ? "'" : "nothing", v ? v : "", v ? "'" : "");
+}
+
+static void jobj_free(jobj *o) {
+  json_fields_free(o->f, o->n);
+  o->f = NULL;
+  o->n = 0;
+}
+
+#define BERT_INT_FIELDS(X)                                                                                        \
+  X(vocab, 1, 1L << 24) X(hidden, 1, 1 << 16) X(layers, 1, 1024) X(heads, 1, 1024) X(intermediate, 1, 1 << 18) \
+  X(max_position, 1, 1 << 20) X(type_vocab, 1, 1 << 16) X(num_labels, 2, 1 << 20)
+#define BERT_FLOAT_FIELDS(X) \
+  X(hidden_dropout) X(attention_dropout) X(exit_dropout) X(layer_norm_eps) X(init_std)
+
+static void bert_config_json(const bert_config *b, char *buf, size_t len) {
+  int k = snprintf(buf, len, "{");
+#define W_INT(f, lo, hi) k += snprintf(buf + k, len - (size_t)k, "\"" #f "\":%d,", b->f);
+#define W_FLOAT(f) k += snprintf(buf + k, len - (size_t)k, "\"" #f "\":%.9g,", (double)b->f);
+  BERT_INT_FIELDS(W_INT)
+  BERT_FLOAT_FIELDS(W_FLOAT)
+#undef W_INT
+#undef W_FLOAT
+  buf[k - 1] = '}'; /* the last comma */
+}
+
+/* The inference-relevant fields are required; dropouts and init_std (training only) default to 0 / 0.02. */
+static int bert_config_parse(const jobj *o, bert_config *b, epee_err *e) {
+#define R_INT(f, lo, hi) \
+  if (jobj_int(o, #f, (lo), (hi), &b->f, e)) return -1;
+  BERT_INT_FIELDS(R_INT)
+#undef R_INT
+  if (jobj_float(o, "layer_norm_eps", 1e-30, 1.0, NAN, &b->layer_norm_eps, e) ||
+      jobj_float(o, "hidden_dropout", 0, 1, 0, &b->hidden_dropout, e) ||
+      jobj_float(o, "attention_dropout", 0, 1, 0, &b->attention_dropout, e) ||
+      jobj_float(o, "exit_dropout", 0, 1, 0, &b->exit_dropout, e) ||
+      jobj_float(o, "init_std", 0, 1e3, 0.02f, &b->init_std, e))
+    return -1;
+  if (b->hidden % b->heads)
+    return epee_errf(e, "%s: attribute '%s': hidden %d is not a multiple of heads %d", o->path, o->attr, b->hidden,
+                     b->heads);
+  return 0;
+}
+
+/* ---- content checksum ---------------------------------------------------------------------------------
+ * Weights carry HDF5 checksums, but string data (attribute texts, labels, vocabulary) sits in HDF5's global
+ * heap, which has none. So the writer stores FNV-1a 64 over every string the reader interprets, and the
+ * reader refuses a file whose strings no longer match: a corrupted vocabulary would otherwise tokenise
+ * silently wrong. A file edited on purpose (h5py) can drop the attribute, which skips the check. */
+
+static uint64_t fnv1a(uint64_t h, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s;; p++) { /* the terminating 0 separates strings */
+    h = (h ^ *p) * 0x100000001b3ull;
+    if (!*p) return h;
+  }
+}
+
+static uint64_t content_hash(const char *arch, const char *mc, const char *tc, const char *pc, const char *metrics,
+                             const char *train, char *const *labels, int n_labels, char *const *vocab, int n_vocab) {
+  const char *attrs[] = {arch, mc, tc, pc, metrics, train};
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (int i = 0; i < 6; i++) h = fnv1a(h, attrs[i]);
+  for (int i = 0; i < n_labels; i++) h = fnv1a(h, labels[i]);
+  for (int i = 0; i < n_vocab; i++) h = fnv1a(h, vocab[i]);
+  return h;
+}
+
+#define CHECKSUM_FMT "fnv1a64:%016llx"
+
+/* ---- write -------------------------------------------------------------------------------------------- */
+
+static int check_meta(const model *m, const model_meta *meta, epee_err *e) {
+  const bert_config *b = &meta->bert;
+  if (!meta->arch || strcmp(meta->arch, "bert") != 0)
+    return epee_errf(e, "model file: arch '%s' cannot be written (bert)", meta->arch ? meta->arch : "(null)");
+  if (b->layers != m->n_layers || b->num_labels != m->n_labels || b->hidden != m->hidden)
+    return epee_errf(e, "model file: model_config (layers %d, labels %d, hidden %d) does not describe the model "
+                        "(%d, %d, %d)", b->layers, b->num_labels, b->hidden, m->n_layers, m->n_labels, m->hidden);
+  if (meta->n_labels != b->num_labels)
+    return epee_errf(e, "model file: %d label names for %d classes", meta->n_labels, b->num_labels);
+  if (meta->n_vocab != b->vocab)
+    return epee_errf(e, "model file: %d vocabulary entries for a vocab of %d", meta->n_vocab, b->vocab);
+  if (meta->max_length < 2 || meta->max_length > b->max_position)
+    return epee_errf(e, "model file: tokenizer max_length %d outside [2, max_position %d]", meta->max_length,
+                     b->max_position);
+  return epee_policy_validate(&meta->policy, "model file", e);
 }
 
 int model_file_write(const char *path, const model *m, const model_meta *meta, epee_err *e) {
   char tmp[4200], mc[1024], tc[256], pc[256];
-  const bert_config *b = &meta->bert;
-  snprintf(mc, sizeof mc,
-           "{\"vocab\":%d,\"hidden\":%d,\"layers\":%d,\"heads\":%d,\"intermediate\":%d,\"max_position\":%d,"
-           "\"type_vocab\":%d,\"num_labels\":%d,\"hidden_dropout\":%g,\"attention_dropout\":%g,\"exit_dropout\":%g,"
-           "\"layer_norm_eps\":%.9g,\"init_std\":%g}",
-           b->vocab, b->hidden, b->layers, b->heads, b->intermediate, b->max_position, b->type_vocab, b->num_labels,
-           b->hidden_dropout, b->attention_dropout, b->exit_dropout, b->layer_norm_eps, b->init_std);
-  snprintf(tc, sizeof tc, "{\"type\":\"wordpiece\",\"lowercase\":%d,\"max_length\":%d}", meta->lowercase,
-           meta->max_length);
+  if (check_meta(m, meta, e)) return -1;
+  bert_config_json(&meta->bert, mc, sizeof mc);
+  snprintf(tc, sizeof tc, "{\"type\":\"wordpiece\",\"lowercase\":%s,\"max_length\":%d}",
+           meta->lowercase ? "true" : "false", meta->max_length);
   snprintf(pc, sizeof pc, "{\"name\":\"%s\",\"tau\":%.9g,\"patience\":%d}", epee_policy_name(meta->policy.kind),
-           meta->policy.tau, meta->policy.patience);
+           (double)meta->policy.tau, meta->policy.patience);
+  const char *metrics = meta->metrics_json ? meta->metrics_json : "{}";
+  const char *train = meta->train_config_json ? meta->train_config_json : "{}";
+  char sum[32];
+  snprintf(sum, sizeof sum, CHECKSUM_FMT, (unsigned long long)content_hash(meta->arch, mc, tc, pc, metrics, train,
+                                                                           meta->labels, meta->n_labels, meta->vocab,
+                                                                           meta->n_vocab));
   hid_t f = h5_create_tmp(path, tmp, sizeof tmp, e);
   if (f < 0) return -1;
+  /* objects from here on get version-2 headers, which carry checksums (readable by HDF5 >= 1.8 / h5py) */
+  H5Fset_libver_bounds(f, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
   int ok = h5_write_attr_str(f, "format", EPEE_MODEL_FORMAT, e) == 0 &&
            h5_write_attr_str(f, "format_version", EPEE_MODEL_VERSION, e) == 0 &&
            h5_write_attr_str(f, "arch", meta->arch, e) == 0 && h5_write_attr_str(f, "model_config", mc, e) == 0 &&
            h5_write_attr_str(f, "tokenizer_config", tc, e) == 0 && h5_write_attr_str(f, "policy", pc, e) == 0 &&
-           h5_write_attr_str(f, "metrics", meta->metrics_json ? meta->metrics_json : "{}", e) == 0 &&
-           h5_write_attr_str(f, "train_config", meta->train_config_json ? meta->train_config_json : "{}", e) == 0 &&
+           h5_write_attr_str(f, "metrics", metrics, e) == 0 && h5_write_attr_str(f, "train_config", train, e) == 0 &&
+           h5_write_attr_str(f, "checksum", sum, e) == 0 &&
            h5_write_strings(f, "labels", meta->labels, meta->n_labels, e) == 0 &&
            h5_write_strings(f, "tokenizer/vocab", meta->vocab, meta->n_vocab, e) == 0 &&
            weights_write(f, &m->ps, "weights", e) == 0;
+  if (!ok) { /* the helpers name the object, not the file */
+    char msg[EPEE_ERR_LEN];
+    snprintf(msg, sizeof msg, "%s", e->msg);
+    epee_errf(e, "%s: %s", path, msg);
+  }
   return h5_commit(f, tmp, path, ok, e);
 }
+
+/* ---- read --------------------------------------------------------------------------------------------- */
 
 void model_meta_free(model_meta *meta) {
   free(meta->arch);
@@ -86,34 +246,87 @@ void model_meta_free(model_meta *meta) {
   memset(meta, 0, sizeof *meta);
 }
 
-static int parse_configs(const char *path, const char *mc, const char *tc, const char *pc, model_meta *meta,
-                         epee_err *e) {
-  static const char *ints[] = {"vocab", "hidden", "layers", "heads", "intermediate", "max_position", "type_vocab",
-                               "num_labels"};
-  bert_config *b = &meta->bert;
-  int *dst[] = {&b->vocab, &b->hidden, &b->layers, &b->heads, &b->intermediate, &b->max_position, &b->type_vocab,
-                &b->num_labels};
-  double v;
-  for (int i = 0; i < 8; i++) {
-    if (json_number(mc, ints[i], &v) || v < 1 || v > 1e8)
-      return epee_errf(e, "%s: attribute 'model_config': missing or invalid \"%s\"", path, ints[i]);
-    *dst[i] = (int)v;
+wp_tokenizer *model_meta_tokenizer(const model_meta *meta, const char *path, epee_err *e) {
+  size_t total = 0;
+  for (int i = 0; i < meta->n_vocab; i++) { /* one piece per line: a line break would shift every id after it */
+    if (strpbrk(meta->vocab[i], "\r\n")) {
+      epee_errf(e, "%s: dataset 'tokenizer/vocab': entry %d contains a line break", path, i);
+      return NULL;
+    }
+    total += strlen(meta->vocab[i]) + 1;
   }
-  if (json_number(mc, "layer_norm_eps", &v) || !(v > 0))
-    return epee_errf(e, "%s: attribute 'model_config': missing or invalid \"layer_norm_eps\"", path);
-  b->layer_norm_eps = (float)v;
-  if (json_number(tc, "max_length", &v) || v < 2)
-    return epee_errf(e, "%s: attribute 'tokenizer_config': missing or invalid \"max_length\"", path);
-  meta->max_length = (int)v;
-  meta->lowercase = json_number(tc, "lowercase", &v) == 0 ? v != 0 : 1;
-  char name[32];
-  double tau, pat;
-  if (json_string(pc, "name", name, sizeof name) || epee_policy_parse(name, &meta->policy.kind) ||
-      json_number(pc, "tau", &tau) || json_number(pc, "patience", &pat))
-    return epee_errf(e, "%s: attribute 'policy': expected {\"name\": none|entropy|patience|epee|pcee, \"tau\", "
-                        "\"patience\"}", path);
-  meta->policy.tau = (float)tau;
-  meta->policy.patience = (int)pat;
+  char *buf = epee_malloc(total + 1), *p = buf;
+  for (int i = 0; i < meta->n_vocab; i++) {
+    size_t k = strlen(meta->vocab[i]);
+    memcpy(p, meta->vocab[i], k);
+    p[k] = '\n';
+    p += k + 1;
+  }
+  epee_err te;
+  wp_tokenizer *t = wp_load_buffer(buf, total, &te);
+  free(buf);
+  if (!t) epee_errf(e, "%s: dataset 'tokenizer/vocab': %s", path, te.msg);
+  return t;
+}
+
+/* optional opaque attribute: absent -> "{}" */
+static char *read_opaque(hid_t f, const char *path, const char *name, epee_err *e) {
+  if (H5Aexists(f, name) <= 0) return strdup("{}");
+  return h5_read_attr_str(f, path, name, e);
+}
+
+static int parse_attrs(const char *path, const char *mc, const char *tc, const char *pc, model_meta *meta,
+                       epee_err *e) {
+  jobj o;
+  if (jobj_parse(&o, path, "model_config", mc, e)) return -1;
+  int rc = bert_config_parse(&o, &meta->bert, e);
+  jobj_free(&o);
+  if (rc || jobj_parse(&o, path, "tokenizer_config", tc, e)) return -1;
+  const char *type = jobj_get(&o, "type");
+  if (!type || strcmp(type, "wordpiece") != 0)
+    rc = epee_errf(e, "%s: attribute 'tokenizer_config': \"type\" must be \"wordpiece\", found %s", path,
+                   type ? type : "nothing");
+  else
+    rc = jobj_bool(&o, "lowercase", &meta->lowercase, e) ||
+         jobj_int(&o, "max_length", 2, meta->bert.max_position, &meta->max_length, e);
+  jobj_free(&o);
+  if (rc || jobj_parse(&o, path, "policy", pc, e)) return -1;
+  const char *name = jobj_get(&o, "name");
+  char where[600];
+  snprintf(where, sizeof where, "%s: attribute 'policy'", path);
+  if (!name || epee_policy_parse(name, &meta->policy.kind))
+    rc = epee_errf(e, "%s: \"name\" must be none, entropy, patience, epee or pcee, found %s", where,
+                   name ? name : "nothing");
+  else
+    rc = jobj_float(&o, "tau", 0, INFINITY, 0, &meta->policy.tau, e) ||
+         jobj_int(&o, "patience", 0, 1 << 20, &meta->policy.patience, e) ||
+         epee_policy_validate(&meta->policy, where, e);
+  jobj_free(&o);
+  return rc ? -1 : 0;
+}
+
+/* Refuses a config whose weights cannot be in the file before allocating them: the dominant terms
+ * (embeddings, attention and feed-forward matrices) are a lower bound on the float32 bytes stored. */
+static int config_fits_file(const char *path, const bert_config *b, epee_err *e) {
+  struct stat st;
+  double D = b->hidden, floats = ((double)b->vocab + b->max_position + b->type_vocab) * D +
+                                 (double)b->layers * (4.0 * D * D + 2.0 * D * b->intermediate);
+  if (stat(path, &st) == 0 && 4.0 * floats > (double)st.st_size)
+    return epee_errf(e, "%s: attribute 'model_config' describes at least %.0f weights (%.1f MB) but the file has "
+                        "%.1f MB (truncated, or the config does not belong to these weights)",
+                     path, floats, 4e-6 * floats, 1e-6 * (double)st.st_size);
+  return 0;
+}
+
+/* A diverged run exported by mistake must not serve NaNs. */
+static int check_finite(const char *path, const param_store *ps, epee_err *e) {
+  for (int i = 0; i < ps->n; i++) {
+    const tensor *t = ps->t[i];
+    for (int64_t k = 0; k < t->n; k++)
+      if (!isfinite(t->data[k]))
+        return epee_errf(e, "%s: dataset 'weights/%s': element %ld is %g (expected finite weights)", path, t->name,
+                         (long)k, (double)t->data[k]);
+  }
   return 0;
 }
 
@@ -124,56 +337,72 @@ int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e) {
   if (f < 0) return -1;
   int rc = -1;
   char *fmt = NULL, *ver = NULL, *mc = NULL, *tc = NULL, *pc = NULL;
-  if (!(fmt = h5_read_attr_str(f, path, "format", e))) {
+  if (H5Aexists(f, "format") <= 0) {
     epee_errf(e, "%s: not an EPEE-C model file (no 'format' attribute)", path);
     goto done;
   }
+  if (!(fmt = h5_read_attr_str(f, path, "format", e))) goto done;
   if (strcmp(fmt, EPEE_MODEL_FORMAT) != 0) {
     epee_errf(e, "%s: format '%s' is not '%s'", path, fmt, EPEE_MODEL_FORMAT);
     goto done;
   }
   if (!(ver = h5_read_attr_str(f, path, "format_version", e))) goto done;
   if (strcmp(ver, EPEE_MODEL_VERSION) != 0) {
-    epee_errf(e, "%s: format version '%s' is not supported (this build reads version %s)", path, ver,
+    epee_errf(e, "%s: format_version '%s' is not supported (this build reads version %s)", path, ver,
               EPEE_MODEL_VERSION);
     goto done;
   }
-  if (!(meta->arch = h5_read_attr_str(f, path, "arch", e)) || !(mc = h5_read_attr_str(f, path, "model_config", e)) ||
-      !(tc = h5_read_attr_str(f, path, "tokenizer_config", e)) || !(pc = h5_read_attr_str(f, path, "policy", e)) ||
-      !(meta->metrics_json = h5_read_attr_str(f, path, "metrics", e)) ||
-      !(meta->train_config_json = h5_read_attr_str(f, path, "train_config", e)))
-    goto done;
+  if (!(meta->arch = h5_read_attr_str(f, path, "arch", e))) goto done;
   if (strcmp(meta->arch, "bert") != 0) {
     epee_errf(e, "%s: arch '%s' is not supported by this build (bert)", path, meta->arch);
     goto done;
   }
-  if (parse_configs(path, mc, tc, pc, meta, e)) goto done;
+  if (!(mc = h5_read_attr_str(f, path, "model_config", e)) || !(tc = h5_read_attr_str(f, path, "tokenizer_config", e)) ||
+      !(pc = h5_read_attr_str(f, path, "policy", e)) || parse_attrs(path, mc, tc, pc, meta, e) ||
+      !(meta->metrics_json = read_opaque(f, path, "metrics", e)) ||
+      !(meta->train_config_json = read_opaque(f, path, "train_config", e)))
+    goto done;
   if (h5_read_strings(f, path, "labels", &meta->labels, &meta->n_labels, e) ||
       h5_read_strings(f, path, "tokenizer/vocab", &meta->vocab, &meta->n_vocab, e))
     goto done;
   if (meta->n_labels != meta->bert.num_labels) {
-    epee_errf(e, "%s: dataset 'labels' has %d names but model_config says num_labels %d", path, meta->n_labels,
-              meta->bert.num_labels);
+    epee_errf(e, "%s: dataset 'labels' has %d names but the exits have %d classes (model_config num_labels)", path,
+              meta->n_labels, meta->bert.num_labels);
     goto done;
   }
   if (meta->n_vocab != meta->bert.vocab) {
-    epee_errf(e, "%s: dataset 'tokenizer/vocab' has %d tokens but model_config says vocab %d", path, meta->n_vocab,
+    epee_errf(e, "%s: dataset 'tokenizer/vocab' has %d entries but model_config says vocab %d", path, meta->n_vocab,
               meta->bert.vocab);
     goto done;
   }
-  if (bert_create(m, &meta->bert, e)) {
-    char msg[EPEE_ERR_LEN];
-    snprintf(msg, sizeof msg, "%s", e->msg);
-    epee_errf(e, "%s: %s", path, msg);
+  epee_err be;
+  if (config_fits_file(path, &meta->bert, e)) goto done;
+  if (bert_create(m, &meta->bert, &be)) {
+    epee_errf(e, "%s: attribute 'model_config': %s", path, be.msg);
     goto done;
   }
-  if (weights_read(f, path, &m->ps, "weights", e)) goto done;
+  if (weights_read(f, path, &m->ps, "weights", e) || check_finite(path, &m->ps, e)) goto done;
+  if (H5Aexists(f, "checksum") > 0) {
+    char want[32], *got = h5_read_attr_str(f, path, "checksum", e);
+    snprintf(want, sizeof want, CHECKSUM_FMT, (unsigned long long)content_hash(meta->arch, mc, tc, pc,
+                                                                               meta->metrics_json,
+                                                                               meta->train_config_json, meta->labels,
+                                                                               meta->n_labels, meta->vocab,
+                                                                               meta->n_vocab));
+    int same = got && strcmp(got, want) == 0;
+    if (got && !same)
+      epee_errf(e, "%s: attribute 'checksum' %s does not match the file's strings (%s): corrupted, or edited "
+                   "without deleting the checksum", path, got, want);
+    free(got);
+    if (!same) goto done;
+  }
   rc = 0;
 done:
   free(fmt), free(ver), free(mc), free(tc), free(pc);
   H5Fclose(f);
   if (rc) {
     if (m->impl) model_free(m);
+    memset(m, 0, sizeof *m);
     model_meta_free(meta);
   }
   return rc;

@@ -1,15 +1,30 @@
-/* The model file: one HDF5 file holding all the engine needs (format "epee-model", version 1).
- *   root attributes: format, format_version, arch, model_config (JSON), tokenizer_config (JSON),
- *                    policy (JSON: name, tau, patience), metrics (JSON, opaque), train_config (JSON, opaque)
- *   labels              strings [C]
- *   tokenizer/vocab     strings [V] (WordPiece, one per id)
- *   weights/<HF key>    float32, PyTorch orientation, incl. weights/classifiers.<i>.weight/bias
- * h5py loads the weights into the PyTorch twin by name (experiments/check_export.py).
- * Both sides of the format live here. */
+/* The model file: one HDF5 file holding everything the engine needs, and nothing from training.
+ * Format "epee-model", version "1":
+ *   root attributes (UTF-8 strings)
+ *     format            "epee-model"
+ *     format_version    "1"
+ *     arch              "bert"
+ *     model_config      JSON: the bert_config fields ({"vocab": 30522, "hidden": 768, ...})
+ *     tokenizer_config  JSON: {"type": "wordpiece", "lowercase": 1, "max_length": 128}
+ *     policy            JSON: the calibrated exit policy {"name": "epee", "tau": 0.05, "patience": 2}
+ *     metrics           JSON, opaque here: dev/test results written by the trainer (optional)
+ *     train_config      JSON, opaque here: the effective training config (optional)
+ *     checksum          "fnv1a64:<16 hex>" over the strings above and the labels and vocab (optional: a
+ *                       file edited by hand drops it; when present, a mismatch refuses the file)
+ *   datasets
+ *     labels            strings [C], class order of the exits' logits
+ *     tokenizer/vocab   strings [V], the WordPiece piece of each id
+ *     weights/<key>     float32 in PyTorch orientation, <key> = the HuggingFace state_dict key, e.g.
+ *                       weights/bert.encoder.layer.0.attention.self.query.weight, and the exits as
+ *                       weights/classifiers.<i>.weight [C, D] and weights/classifiers.<i>.bias [C]
+ * Weights are stored with HDF5's Fletcher-32 checksum filter (h5py reads it natively) and the strings are
+ * covered by `checksum`, so a corrupted file is reported instead of served. h5py loads the weights into PyTorch by name
+ * (experiments/check_export.py). Both sides of the format live in this file. */
 #ifndef EPEE_MODEL_FILE_H
 #define EPEE_MODEL_FILE_H
 
 #include "core/h5io.h"
+#include "data/wordpiece.h"
 #include "infer/policy.h"
 #include "models/bert.h"
 
@@ -17,25 +32,36 @@
 #define EPEE_MODEL_VERSION "1"
 
 typedef struct {
-  char *arch;
-  bert_config bert;
-  char **labels;
+  char *arch;                /* "bert" */
+  bert_config bert;          /* model_config */
+  char **labels;             /* [n_labels] == bert.num_labels */
   int n_labels;
-  char **vocab;
+  char **vocab;              /* [n_vocab] == bert.vocab */
   int n_vocab;
-  int lowercase, max_length;
-  epee_policy policy;
-  char *metrics_json, *train_config_json;
+  int lowercase, max_length; /* tokenizer_config; max_length <= bert.max_position */
+  epee_policy policy;        /* the calibrated one */
+  char *metrics_json, *train_config_json; /* opaque; NULL is written as "{}" */
 } model_meta;
 
-/* Writes atomically (temp file + rename). */
+/* Writes m (its parameters, by name) and meta to path atomically (temp file + rename): a crash never
+ * leaves a half-written model. Checks that meta agrees with m first. 0, or -1 with e set. */
 int model_file_write(const char *path, const model *m, const model_meta *meta, epee_err *e);
-/* Validates and loads: builds *m and fills *meta (free with model_free / model_meta_free). */
+
+/* Validates path and loads it: builds *m (bert_create + weights) and fills *meta, both owned by the
+ * caller (model_free, model_meta_free). Every problem (not HDF5, truncated, corrupted, foreign, unknown
+ * version, missing or misshapen dataset, inconsistent config, non-finite weight) is -1 with ONE line
+ * "PATH: what" in e; on failure nothing needs freeing. */
 int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e);
+
+/* The file's WordPiece tokenizer (tokenizer/vocab, id = position). NULL with "PATH: ..." in e. */
+wp_tokenizer *model_meta_tokenizer(const model_meta *meta, const char *path, epee_err *e);
+
+/* Frees what model_file_read allocated (not for a caller-built meta) and zeroes it. */
 void model_meta_free(model_meta *meta);
 
-/* group/<name> for every parameter of the store; reading checks each shape */
+/* group/<name> for every parameter of ps, checksummed (also the trainer's checkpoints). */
 int weights_write(hid_t f, const param_store *ps, const char *group, epee_err *e);
+/* Reads group/<name> into every parameter of ps, checking each shape; file names the file in messages. */
 int weights_read(hid_t f, const char *file, const param_store *ps, const char *group, epee_err *e);
 
 #endif

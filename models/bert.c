@@ -159,7 +159,8 @@ void bert_init_weights(model *m, uint64_t seed) {
       float v = is_ln && strcmp(dot, ".weight") == 0 ? 1.0f : 0.0f;
       for (int64_t j = 0; j < t->n; j++) t->data[j] = v;
     } else {
-      rng_fill_normal(t->data, t->n, p->cfg.init_std, seed, (uint64_t)i);
+      /* streams from 2^63 up: never those of dropout ((step << 20) + call), so masks and init are independent */
+      rng_fill_normal(t->data, t->n, p->cfg.init_std, seed, (1ULL << 63) + (uint64_t)i);
     }
   }
 }

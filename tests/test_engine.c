@@ -1,6 +1,11 @@
-/* The engine against the training forward and against the policy simulation; batch == singles;
- * padding-independence; the public API on texts. A tiny random BERT whose exit heads are scaled up so
- * that some rows are confident early and real early exits happen. */
+/* The batched early-exit engine against independent references, on a tiny random BERT whose exit heads
+ * are scaled up (x20) so that some rows are confident early and real early exits happen:
+ *  - all exits == the training forward (model_forward_all, grad mode off);
+ *  - policy none == argmax / softmax of the training forward's last exit;
+ *  - every policy and setting: each row's exit layer and label == the policy simulated on that row's
+ *    all-exit logits (epee_policy_run), the calibration path;
+ *  - a batch == its rows one by one; extra padding, garbage padding ids and row order change nothing;
+ *  - no allocation after warm-up; a whole dataset comes back in input order. */
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,14 +15,15 @@
 #include "infer/engine.h"
 #include "models/bert.h"
 
-enum { B = 9, T = 8, V = 40 };
+enum { B = 12, T = 10, TMAX = 16, V = 40, L = 4, C = 3 };
 static model m;
 static int32_t ids[B * T], types[B * T];
 static float mask[B * T];
+static int lens[B];
 
 static int setup(void) {
-  bert_config cfg = {.vocab = V, .hidden = 16, .layers = 4, .heads = 2, .intermediate = 32, .max_position = 16,
-                     .type_vocab = 2, .num_labels = 3, .layer_norm_eps = 1e-12f, .init_std = 0.3f};
+  bert_config cfg = {.vocab = V, .hidden = 16, .layers = L, .heads = 2, .intermediate = 32, .max_position = TMAX,
+                     .type_vocab = 2, .num_labels = C, .layer_norm_eps = 1e-12f, .init_std = 0.2f};
   epee_err e;
   if (bert_create(&m, &cfg, &e)) return 1;
   bert_init_weights(&m, 5);
@@ -25,11 +31,12 @@ static int setup(void) {
     if (!strncmp(m.ps.t[i]->name, "classifiers.", 12))
       for (int64_t k = 0; k < m.ps.t[i]->n; k++) m.ps.t[i]->data[k] *= 20.0f;
   for (int b = 0; b < B; b++) {
-    int len = 2 + b % (T - 1); /* lengths 2..8: padding at the end */
+    lens[b] = 1 + (b * 7) % T; /* 1..10, shuffled: a length-1 row is [CLS] alone */
     for (int t = 0; t < T; t++) {
-      ids[b * T + t] = t < len ? (int32_t)(rng_hash(9, 0, (uint64_t)(b * T + t)) % V) : 0;
-      types[b * T + t] = t >= len / 2 && t < len;
-      mask[b * T + t] = t < len;
+      int real = t < lens[b];
+      ids[b * T + t] = real ? (int32_t)(rng_hash(9, 0, (uint64_t)(b * T + t)) % V) : 0;
+      types[b * T + t] = real && t >= lens[b] / 2;
+      mask[b * T + t] = (float)real;
     }
   }
   return 0;
@@ -39,69 +46,238 @@ static int teardown(void) {
   return 0;
 }
 
+static model_batch batch_of(int n, int tlen, const int32_t *id, const int32_t *ty, const float *mk) {
+  return (model_batch){.B = n, .T = tlen, .ids = id, .type_ids = ty, .mask = mk};
+}
+
+/* logits[l] of the training forward, grad mode off, as [B, L, C] */
+static void training_logits(float *out) {
+  epee_ctx c;
+  ctx_init(&c, 0, 1);
+  c.grad_mode = 0;
+  tensor *logits[L];
+  model_batch mb = batch_of(B, T, ids, types, mask);
+  model_forward_all(&c, &m, &mb, logits);
+  for (int b = 0; b < B; b++)
+    for (int l = 0; l < L; l++) memcpy(out + (b * L + l) * C, logits[l]->data + b * C, sizeof(float) * C);
+  ctx_free(&c);
+}
+
+static void softmax_ref(const float *z, double *p) {
+  double mx = z[0], s = 0;
+  for (int k = 1; k < C; k++) mx = fmax(mx, z[k]);
+  for (int k = 0; k < C; k++) s += p[k] = exp(z[k] - mx);
+  for (int k = 0; k < C; k++) p[k] /= s;
+}
+
 static void test_all_exits_equal_training_forward(void) {
   engine g;
   epee_err e;
   CU_ASSERT_FATAL(engine_init(&g, &m, B, T, &e) == 0);
-  int L = m.n_layers, C = m.n_labels;
-  float *eng = malloc(sizeof(float) * B * L * C);
-  model_batch mb = {.B = B, .T = T, .ids = ids, .type_ids = types, .mask = mask};
+  float eng[B * L * C], ref[B * L * C];
+  model_batch mb = batch_of(B, T, ids, types, mask);
   engine_all_exits(&g, &mb, eng);
-  epee_ctx c;
-  ctx_init(&c, 0, 1);
-  c.grad_mode = 0;
-  tensor *logits[4];
-  model_forward_all(&c, &m, &mb, logits);
+  training_logits(ref);
   double worst = 0;
-  for (int b = 0; b < B; b++)
-    for (int l = 0; l < L; l++)
-      for (int k = 0; k < C; k++)
-        worst = fmax(worst, fabs(eng[(b * L + l) * C + k] - logits[l]->data[b * C + k]));
-  printf("  max |engine - training forward| = %.2e\n", worst);
+  for (int i = 0; i < B * L * C; i++) worst = fmax(worst, fabs(eng[i] - ref[i]));
+  printf("  max |engine - training forward| = %.2e ", worst);
   CU_ASSERT(worst <= 1e-5);
-  ctx_free(&c);
-  free(eng);
   engine_free(&g);
 }
 
-static void test_engine_equals_simulation_and_singles(void) {
+static void test_none_is_the_last_exit(void) {
   engine g;
   epee_err e;
   CU_ASSERT_FATAL(engine_init(&g, &m, B, T, &e) == 0);
-  int L = m.n_layers, C = m.n_labels;
-  float *all = malloc(sizeof(float) * B * L * C), probs[B * 3], p1[3];
-  model_batch mb = {.B = B, .T = T, .ids = ids, .type_ids = types, .mask = mask};
+  float ref[B * L * C], probs[B * C];
+  int lab[B], lay[B];
+  training_logits(ref);
+  epee_policy none = {EPEE_POLICY_NONE, 0, 0};
+  model_batch mb = batch_of(B, T, ids, types, mask);
+  engine_classify(&g, &mb, &none, lab, lay, probs);
+  for (int b = 0; b < B; b++) {
+    const float *z = ref + (b * L + L - 1) * C;
+    int best = 0;
+    for (int k = 1; k < C; k++)
+      if (z[k] > z[best]) best = k;
+    double p[C];
+    softmax_ref(z, p);
+    CU_ASSERT_EQUAL(lay[b], L);
+    CU_ASSERT_EQUAL(lab[b], best);
+    for (int k = 0; k < C; k++) CU_ASSERT(fabs(probs[b * C + k] - p[k]) <= 1e-5);
+  }
+  engine_free(&g);
+}
+
+/* every policy kind with several (tau, patience) */
+static int policy_grid(epee_policy *out) {
+  const float taus[] = {0.02f, 0.1f, 0.3f, 0.6f};
+  int n = 0;
+  out[n++] = (epee_policy){EPEE_POLICY_NONE, 0, 0};
+  for (int k = EPEE_POLICY_ENTROPY; k <= EPEE_POLICY_PCEE; k++)
+    for (int ti = 0; ti < 4; ti++)
+      for (int p = 1; p < L; p++) {
+        if (k == EPEE_POLICY_ENTROPY && p > 1) continue;  /* entropy ignores patience */
+        if (k == EPEE_POLICY_PATIENCE && ti > 0) continue; /* patience ignores tau */
+        out[n++] = (epee_policy){(epee_policy_kind)k, taus[ti], p};
+      }
+  return n;
+}
+
+static void test_engine_equals_simulation(void) {
+  engine g;
+  epee_err e;
+  CU_ASSERT_FATAL(engine_init(&g, &m, B, T, &e) == 0);
+  float all[B * L * C], probs[B * C];
+  model_batch mb = batch_of(B, T, ids, types, mask);
   engine_all_exits(&g, &mb, all);
-  epee_policy pols[] = {{EPEE_POLICY_NONE, 0, 0},      {EPEE_POLICY_ENTROPY, 0.3f, 0}, {EPEE_POLICY_PATIENCE, 0, 1},
-                        {EPEE_POLICY_EPEE, 0.2f, 2},   {EPEE_POLICY_PCEE, 0.4f, 2},    {EPEE_POLICY_ENTROPY, 0.05f, 0}};
-  int early = 0;
-  for (size_t pi = 0; pi < sizeof pols / sizeof pols[0]; pi++) {
-    int lab[B], lay[B];
+  epee_policy pols[64];
+  int np = policy_grid(pols), early = 0, mixed = 0;
+  for (int pi = 0; pi < np; pi++) {
+    int lab[B], lay[B], lo = L, hi = 1;
     engine_classify(&g, &mb, &pols[pi], lab, lay, probs);
     for (int b = 0; b < B; b++) {
-      int slab, sl = epee_policy_run(&pols[pi], all + (size_t)b * L * C, L, C, &slab);
+      int slab, sl = epee_policy_run(&pols[pi], all + b * L * C, L, C, &slab);
       CU_ASSERT_EQUAL(lay[b], sl + 1);
       CU_ASSERT_EQUAL(lab[b], slab);
+      double p[C];
+      softmax_ref(all + (b * L + sl) * C, p); /* the answer is the exit layer's softmax */
+      for (int k = 0; k < C; k++) CU_ASSERT(fabs(probs[b * C + k] - p[k]) <= 1e-5);
       early += lay[b] < L;
-      /* the same row alone, at its own length */
-      int len = 0;
-      for (int t = 0; t < T; t++) len += mask[b * T + t] != 0;
-      model_batch one = {.B = 1, .T = len, .ids = ids + b * T, .type_ids = types + b * T, .mask = mask + b * T};
-      int l1, y1;
+      lo = lay[b] < lo ? lay[b] : lo;
+      hi = lay[b] > hi ? lay[b] : hi;
+    }
+    mixed += lo < hi; /* rows of one batch left at different layers: compaction happened */
+  }
+  printf("  %d policy settings, %d early row exits, %d batches with rows leaving at different layers ", np, early,
+         mixed);
+  CU_ASSERT(early > 0);
+  CU_ASSERT(mixed >= 5);
+  engine_free(&g);
+}
+
+/* The batch, each row alone at its own length, the batch reversed, and the batch padded to TMAX with
+ * garbage ids in the padding: identical labels and exit layers, probabilities within 1e-5. */
+static void test_batch_equals_singles_and_padding_is_inert(void) {
+  engine g;
+  epee_err e;
+  CU_ASSERT_FATAL(engine_init(&g, &m, B, TMAX, &e) == 0);
+  int32_t pid[B * TMAX], pty[B * TMAX], rid[B * T], rty[B * T];
+  float pmk[B * TMAX], rmk[B * T];
+  for (int b = 0; b < B; b++) {
+    for (int t = 0; t < TMAX; t++) {
+      int real = t < lens[b];
+      pid[b * TMAX + t] = real ? ids[b * T + t] : (int32_t)((7 * t + b) % V);
+      pty[b * TMAX + t] = real ? types[b * T + t] : 1;
+      pmk[b * TMAX + t] = (float)real;
+    }
+    int r = B - 1 - b;
+    memcpy(rid + r * T, ids + b * T, sizeof(int32_t) * T);
+    memcpy(rty + r * T, types + b * T, sizeof(int32_t) * T);
+    memcpy(rmk + r * T, mask + b * T, sizeof(float) * T);
+  }
+  epee_policy pols[64];
+  int np = policy_grid(pols);
+  for (int pi = 0; pi < np; pi++) {
+    int lab[B], lay[B], plab[B], play[B], rlab[B], rlay[B];
+    float probs[B * C], pprobs[B * C], rprobs[B * C];
+    model_batch mb = batch_of(B, T, ids, types, mask), pb = batch_of(B, TMAX, pid, pty, pmk),
+                rb = batch_of(B, T, rid, rty, rmk);
+    engine_classify(&g, &mb, &pols[pi], lab, lay, probs);
+    engine_classify(&g, &pb, &pols[pi], plab, play, pprobs);
+    engine_classify(&g, &rb, &pols[pi], rlab, rlay, rprobs);
+    for (int b = 0; b < B; b++) {
+      int y1, l1, r = B - 1 - b;
+      float p1[C];
+      model_batch one = batch_of(1, lens[b], ids + b * T, types + b * T, mask + b * T);
       engine_classify(&g, &one, &pols[pi], &y1, &l1, p1);
-      CU_ASSERT_EQUAL(l1, lay[b]);
-      CU_ASSERT_EQUAL(y1, lab[b]);
-      for (int k = 0; k < C; k++) CU_ASSERT(fabsf(p1[k] - probs[b * C + k]) <= 1e-5f);
+      CU_ASSERT(l1 == lay[b] && y1 == lab[b]);
+      CU_ASSERT(play[b] == lay[b] && plab[b] == lab[b]);
+      CU_ASSERT(rlay[r] == lay[b] && rlab[r] == lab[b]);
+      for (int k = 0; k < C; k++) {
+        CU_ASSERT(fabsf(p1[k] - probs[b * C + k]) <= 1e-5f);
+        CU_ASSERT(fabsf(pprobs[b * C + k] - probs[b * C + k]) <= 1e-5f);
+        CU_ASSERT(fabsf(rprobs[r * C + k] - probs[b * C + k]) <= 1e-5f);
+      }
     }
   }
-  printf("  %d early exits over the policies (must be > 0)\n", early);
-  CU_ASSERT(early > 0);
-  free(all);
+  engine_free(&g);
+}
+
+/* After engine_init the arena is frozen at its warm-up size: calls of every shape leave it unchanged (an
+ * overflow would abort), and an empty batch is a no-op. */
+static void test_no_allocation_after_warmup(void) {
+  engine g;
+  epee_err e;
+  CU_ASSERT_FATAL(engine_init(&g, &m, B, T, &e) == 0);
+  CU_ASSERT(g.ctx.act.frozen && g.ctx.act.extra == NULL && g.ctx.act.cap > 0);
+  char *base = g.ctx.act.base;
+  size_t cap = g.ctx.act.cap;
+  CU_ASSERT(g.ctx.grad_mode == 0 && g.ctx.training == 0);
+  epee_policy pols[64];
+  int np = policy_grid(pols), lab[B], lay[B];
+  float probs[B * C], all[B * L * C];
+  for (int pi = 0; pi < np; pi++)
+    for (int n = 0; n <= B; n += 3) {
+      model_batch mb = batch_of(n, T, ids, types, mask);
+      engine_classify(&g, &mb, &pols[pi], lab, lay, probs);
+    }
+  model_batch mb = batch_of(B, T, ids, types, mask);
+  engine_all_exits(&g, &mb, all);
+  CU_ASSERT(g.ctx.act.base == base && g.ctx.act.cap == cap && g.ctx.act.extra == NULL);
+  CU_ASSERT_EQUAL(g.ctx.tape.n, 0);
+  int sentinel = -7;
+  model_batch empty = batch_of(0, T, ids, types, mask);
+  engine_classify(&g, &empty, &pols[1], &sentinel, &sentinel, NULL);
+  CU_ASSERT_EQUAL(sentinel, -7);
+  engine_free(&g);
+}
+
+/* A hand-built encoded set of 2B rows (the test rows twice), batches of 5: answers in input order, each
+ * equal to the row classified alone. */
+static void test_dataset_in_input_order(void) {
+  enum { N = 2 * B };
+  ds_encoded d = {0};
+  int32_t cat_ids[N * T], cat_ty[N * T];
+  int64_t off[N];
+  int len[N], gold[N];
+  int64_t at = 0;
+  for (int i = 0; i < N; i++) {
+    int b = i % B;
+    off[i] = at;
+    len[i] = lens[b];
+    gold[i] = -1;
+    memcpy(cat_ids + at, ids + b * T, sizeof(int32_t) * (size_t)lens[b]);
+    memcpy(cat_ty + at, types + b * T, sizeof(int32_t) * (size_t)lens[b]);
+    at += lens[b];
+  }
+  d = (ds_encoded){.ids = cat_ids, .type_ids = cat_ty, .offset = off, .len = len, .labels = gold, .n = N,
+                   .max_len = T, .pad_id = 0};
+  engine g;
+  epee_err e;
+  CU_ASSERT_FATAL(engine_init(&g, &m, 5, T, &e) == 0);
+  epee_policy p = {EPEE_POLICY_EPEE, 0.3f, 2};
+  int lab[N], lay[N];
+  float probs[N * C];
+  double s = engine_classify_dataset(&g, &d, 5, &p, lab, lay, probs);
+  CU_ASSERT(s >= 0);
+  for (int i = 0; i < N; i++) {
+    int b = i % B, y1, l1;
+    float p1[C];
+    model_batch one = batch_of(1, lens[b], ids + b * T, types + b * T, mask + b * T);
+    engine_classify(&g, &one, &p, &y1, &l1, p1);
+    CU_ASSERT(lab[i] == y1 && lay[i] == l1);
+    for (int k = 0; k < C; k++) CU_ASSERT(fabsf(probs[i * C + k] - p1[k]) <= 1e-5f);
+  }
   engine_free(&g);
 }
 
 void epee_register_tests(void) {
   CU_pSuite s = CU_add_suite("engine", setup, teardown);
   CU_add_test(s, "all exits equal the training forward", test_all_exits_equal_training_forward);
-  CU_add_test(s, "engine = simulation for every policy; batch = singles; padding-free", test_engine_equals_simulation_and_singles);
+  CU_add_test(s, "policy none answers with the last exit", test_none_is_the_last_exit);
+  CU_add_test(s, "engine = simulation, every policy and setting", test_engine_equals_simulation);
+  CU_add_test(s, "batch = singles; padding and order are inert", test_batch_equals_singles_and_padding_is_inert);
+  CU_add_test(s, "no allocation after warm-up", test_no_allocation_after_warmup);
+  CU_add_test(s, "whole dataset in input order", test_dataset_in_input_order);
 }

@@ -48,9 +48,11 @@ typedef struct {
   int M, N, K;
 } mnk;
 
-/* odd sizes, single rows/columns, a K of 1, and sizes crossing oneDNN's blocking (16, 64) */
-static const mnk shapes[] = {{1, 1, 1},  {1, 7, 5},   {5, 1, 3},    {4, 6, 1},   {3, 5, 7},
-                             {17, 33, 65}, {64, 48, 40}, {129, 31, 18}, {2, 100, 3}, {33, 16, 256}};
+/* odd sizes, single rows/columns, a K of 1, sizes crossing oneDNN's blocking (16, 64) and the switch
+ * between sgemm and the primitive (16 rows), and empty operands (no rows left after early exits) */
+static const mnk shapes[] = {{1, 1, 1},     {1, 7, 5},    {5, 1, 3},     {4, 6, 1},  {3, 5, 7},
+                             {15, 33, 65},  {16, 33, 65}, {64, 48, 40},  {129, 31, 18}, {2, 100, 3},
+                             {33, 16, 256}, {0, 3, 4},    {3, 0, 4},     {3, 4, 0}};
 #define NSHAPES (int)(sizeof shapes / sizeof *shapes)
 
 static void check_linear_shape(int M, int N, int K, uint64_t s) {
@@ -136,23 +138,24 @@ static void test_linear_by_hand(void) {
   for (int i = 0; i < 3; i++) CU_ASSERT_DOUBLE_EQUAL(db[i], db_want[i], 1e-6);
 }
 
-/* more distinct shapes than the primitive cache holds: evicted entries are re-created correctly */
+/* more distinct shapes than the primitive cache holds (dw_bmm's primitives): evicted entries are
+ * re-created correctly, twice over, and the wrapper comes back after a shutdown */
 static void test_cache_eviction(void) {
-  float *x = randn(300 * 5, 1), *w = randn(3 * 5, 2), *y = epee_malloc(sizeof(float) * 300 * 3),
-        *yr = epee_malloc(sizeof(float) * 300 * 3);
+  float *a = randn(2 * 300 * 5, 1), *b = randn(2 * 3 * 5, 2), *c = epee_malloc(sizeof(float) * 2 * 300 * 3),
+        *cr = epee_malloc(sizeof(float) * 2 * 300 * 3);
   int bad = 0;
   for (int round = 0; round < 2; round++)
     for (int M = 1; M <= 300; M++) {
-      dw_linear_fwd(x, w, NULL, y, M, 3, 5);
-      dwref_linear_fwd(x, w, NULL, yr, M, 3, 5);
-      bad += rel_err(y, yr, (int64_t)M * 3) > GEMM_TOL;
+      dw_bmm(2, 0, 1, M, 3, 5, a, b, c, 0);
+      dwref_bmm(2, 0, 1, M, 3, 5, a, b, cr, 0);
+      bad += rel_err(c, cr, 2 * (int64_t)M * 3) > GEMM_TOL;
     }
   CU_ASSERT_EQUAL(bad, 0);
-  dw_shutdown(); /* and the wrapper comes back after a shutdown */
-  dw_linear_fwd(x, w, NULL, y, 7, 3, 5);
-  dwref_linear_fwd(x, w, NULL, yr, 7, 3, 5);
-  CU_ASSERT(rel_err(y, yr, 21) <= GEMM_TOL);
-  free(x), free(w), free(y), free(yr);
+  dw_shutdown();
+  dw_bmm(2, 0, 1, 7, 3, 5, a, b, c, 0);
+  dwref_bmm(2, 0, 1, 7, 3, 5, a, b, cr, 0);
+  CU_ASSERT(rel_err(c, cr, 42) <= GEMM_TOL);
+  free(a), free(b), free(c), free(cr);
 }
 
 /* several threads creating and running primitives at once (an engine serving concurrent requests) */
@@ -161,21 +164,25 @@ typedef struct {
 } worker_arg;
 
 static void *worker(void *p) {
-  worker_arg *a = p;
+  worker_arg *w = p;
   for (int it = 0; it < 20; it++) {
-    int M = 1 + (a->id * 7 + it) % 23, N = 5 + it % 3, K = 9;
-    float *x = randn((int64_t)M * K, (uint64_t)(a->id * 100 + it)), *w = randn((int64_t)N * K, 3),
-          *y = epee_malloc(sizeof(float) * (size_t)M * N), *yr = epee_malloc(sizeof(float) * (size_t)M * N);
-    dw_linear_fwd(x, w, NULL, y, M, N, K);
-    dwref_linear_fwd(x, w, NULL, yr, M, N, K);
-    a->bad += rel_err(y, yr, (int64_t)M * N) > GEMM_TOL;
-    free(x), free(w), free(y), free(yr);
+    int batch = 1 + it % 3, M = 1 + (w->id * 7 + it) % 23, N = 5 + it % 3, K = 9;
+    int64_t na = (int64_t)batch * M * K, nb = (int64_t)batch * N * K, nc = (int64_t)batch * M * N;
+    float *a = randn(na, (uint64_t)(w->id * 100 + it)), *b = randn(nb, 3), *c = epee_malloc(sizeof(float) * (size_t)nc),
+          *cr = epee_malloc(sizeof(float) * (size_t)nc);
+    dw_bmm(batch, 0, 1, M, N, K, a, b, c, 0);
+    dwref_bmm(batch, 0, 1, M, N, K, a, b, cr, 0);
+    w->bad += rel_err(c, cr, nc) > GEMM_TOL;
+    dw_linear_fwd(a, b, NULL, c, M, N, K);
+    dwref_linear_fwd(a, b, NULL, cr, M, N, K);
+    w->bad += rel_err(c, cr, (int64_t)M * N) > GEMM_TOL;
+    free(a), free(b), free(c), free(cr);
   }
   return NULL;
 }
-
 static void test_concurrent_callers(void) {
   enum { NT = 4 };
+  dw_shutdown(); /* so that the threads also race to create the engine */
   pthread_t th[NT];
   worker_arg args[NT];
   for (int i = 0; i < NT; i++) {
