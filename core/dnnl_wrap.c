@@ -21,7 +21,7 @@ typedef struct {
 typedef struct mm_prim {
   mm_key key;
   dnnl_primitive_t prim;
-  dnnl_memory_desc_t src, wei, bias, dst;
+  dnnl_memory_desc_t src, wei, bias, dst, scratch;
   int users;           /* callers executing it right now: an entry in use is never evicted */
   uint64_t last_used;  /* LRU clock */
   struct mm_prim *next;
@@ -81,6 +81,9 @@ static mm_prim *mm_create(const mm_key *k) {
   DNNL_OK(dnnl_matmul_desc_init(&desc, &p->src, &p->wei, k->bias ? &p->bias : NULL, &p->dst), k);
   dnnl_primitive_attr_t attr;
   DNNL_OK(dnnl_primitive_attr_create(&attr), k);
+  /* the caller brings the scratchpad: with the library's, two threads running one cached primitive at
+   * the same time corrupt each other's results */
+  DNNL_OK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), k);
   if (k->acc) { /* C += A B: the sum post-op adds the previous contents of dst */
     dnnl_post_ops_t po;
     DNNL_OK(dnnl_post_ops_create(&po), k);
@@ -91,6 +94,7 @@ static mm_prim *mm_create(const mm_key *k) {
   dnnl_primitive_desc_t pd;
   DNNL_OK(dnnl_primitive_desc_create(&pd, &desc, attr, g.engine, NULL), k);
   DNNL_OK(dnnl_primitive_create(&p->prim, pd), k);
+  p->scratch = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
   DNNL_OK(dnnl_primitive_desc_destroy(pd), k);
   DNNL_OK(dnnl_primitive_attr_destroy(attr), k);
   return p;
@@ -140,19 +144,28 @@ static void mm_release(mm_prim *p) {
  * caller's pointers, made per call so that concurrent callers never share them. */
 static void mm_run(const mm_key *k, const float *a, const float *b, const float *bias, float *c) {
   mm_prim *p = mm_acquire(k);
-  dnnl_memory_t m[4];
+  dnnl_memory_t m[5];
   DNNL_OK(dnnl_memory_create(&m[0], &p->src, g.engine, (void *)a), k);
   DNNL_OK(dnnl_memory_create(&m[1], &p->wei, g.engine, (void *)b), k);
   DNNL_OK(dnnl_memory_create(&m[2], &p->dst, g.engine, c), k);
-  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
+  dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
   int n = 3;
   if (k->bias) {
     DNNL_OK(dnnl_memory_create(&m[3], &p->bias, g.engine, (void *)bias), k);
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m[3]};
   }
+  size_t sb = dnnl_memory_desc_get_size(&p->scratch); /* per call, like the memory handles above */
+  void *sbuf = NULL;
+  if (sb) {
+    if (posix_memalign(&sbuf, 64, sb) != 0) epee_fatal("out of memory: %zu bytes of oneDNN scratchpad", sb);
+    DNNL_OK(dnnl_memory_create(&m[n], &p->scratch, g.engine, sbuf), k);
+    args[n] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m[n]};
+    n++;
+  }
   DNNL_OK(dnnl_primitive_execute(p->prim, g.stream, n, args), k);
   DNNL_OK(dnnl_stream_wait(g.stream), k);
   for (int i = 0; i < n; i++) dnnl_memory_destroy(m[i]);
+  free(sbuf);
   mm_release(p);
 }
 

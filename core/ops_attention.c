@@ -28,7 +28,7 @@
  * (glibc's expf is a scalar call): 2^n e^r with r = x - n ln2, |r| <= ln2/2, Cephes' expf polynomial
  * (about 1 ulp). Below -87 (underflow, masked entries) the result is exactly 0. */
 static inline float exp_nonpos(float x) {
-  float xc = x < -87.0f ? -87.0f : x; /* keeps 2^n a normal float and the int conversion defined */
+  float xc = x > -87.0f ? x : -87.0f; /* keeps 2^n a normal float and the int conversion defined (NaN too) */
   float n = (xc * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest via 1.5 * 2^23 */
   float r = xc - n * 0.693359375f + n * 2.12194440e-4f;      /* ln2 split in two for exactness */
   float p = 1.9875691500e-4f;
@@ -41,7 +41,7 @@ static inline float exp_nonpos(float x) {
   int32_t bits = ((int32_t)n + 127) << 23;
   float two_n;
   memcpy(&two_n, &bits, sizeof two_n);
-  return x < -87.0f ? 0.0f : p * two_n;
+  return x > -87.0f ? p * two_n : (x != x ? x : 0.0f); /* NaN propagates */
 }
 
 /* s[n] -> softmax(s) in place; returns 1 when the row was fully masked (uniform, no gradient) */

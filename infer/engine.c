@@ -47,7 +47,7 @@ void engine_free(engine *g) {
 /* The caller's batch into the engine's buffers (the engine compacts them in place); per row its length. */
 static void load_batch(engine *g, const model_batch *b) {
   int n = b->B, T = b->T;
-  EPEE_CHECK(n >= 0 && n <= g->max_batch && T >= 1 && T <= g->max_len,
+  EPEE_CHECK(n >= 0 && n <= g->max_batch && (n == 0 || (T >= 1 && T <= g->max_len)),
              "engine: batch or length above the engine_init sizes");
   size_t nt = (size_t)n * T;
   memcpy(g->ids, b->ids, sizeof(int32_t) * nt);

@@ -68,7 +68,7 @@ int epee_classify_texts(epee_session *s, int n, const char *const *texts, const 
                         const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs);
 
 /* The same for n inputs already tokenised: ids [n, T] (each in [0, vocab)), type_ids [n, T] or NULL (all 0),
- * mask [n, T] (1 real token, 0 padding; padding at the end of each row, at least one real token per row),
+ * mask [n, T] (1 real token, 0 padding, normally at the end; every row starts with a real token, [CLS]),
  * 1 <= T <= max length. */
 int epee_classify_ids(epee_session *s, int n, int T, const int32_t *ids, const int32_t *type_ids, const float *mask,
                       const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs);

@@ -42,7 +42,8 @@ epee_model *epee_model_load(const char *path, char *err, size_t err_len) {
     epee_model_free(m);
     return NULL;
   }
-  if (wp_special_ids(m->tok, NULL, NULL, &m->pad_id, NULL), m->pad_id < 0) m->pad_id = 0; /* masked anyway */
+  wp_special_ids(m->tok, NULL, NULL, &m->pad_id, NULL);
+  if (m->pad_id < 0) m->pad_id = 0; /* padding is masked: any valid id will do */
   return m;
 }
 

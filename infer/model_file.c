@@ -99,11 +99,11 @@ static int jobj_float(const jobj *o, const char *key, double lo, double hi, floa
     return 0;
   }
   char *end = NULL;
-  double x = v ? strtod(v, &end) : NAN;
+  float x = v ? strtof(v, &end) : NAN; /* strtof, as float_str checks: no double rounding */
   if (!v || end == v || *end || !(x >= lo && x <= hi))
     return epee_errf(e, "%s: attribute '%s': \"%s\" must be a number in [%g, %g], found %s%s%s", o->path, o->attr, key,
                      lo, hi, v ? "'" : "nothing", v ? v : "", v ? "'" : "");
-  *out = (float)x;
+  *out = x;
   return 0;
 }
 
@@ -127,10 +127,22 @@ static void jobj_free(jobj *o) {
 #define BERT_FLOAT_FIELDS(X) \
   X(hidden_dropout) X(attention_dropout) X(exit_dropout) X(layer_norm_eps) X(init_std)
 
+/* The shortest decimal that reads back as exactly x ("0.03", not "0.0299999993"): exact round trip, and
+ * readable for whoever opens the file with h5py. */
+static const char *float_str(float x, char buf[32]) {
+  for (int prec = 6; prec < 9; prec++) {
+    snprintf(buf, 32, "%.*g", prec, (double)x);
+    if (strtof(buf, NULL) == x) return buf;
+  }
+  snprintf(buf, 32, "%.9g", (double)x);
+  return buf;
+}
+
 static void bert_config_json(const bert_config *b, char *buf, size_t len) {
+  char fb[32];
   int k = snprintf(buf, len, "{");
 #define W_INT(f, lo, hi) k += snprintf(buf + k, len - (size_t)k, "\"" #f "\":%d,", b->f);
-#define W_FLOAT(f) k += snprintf(buf + k, len - (size_t)k, "\"" #f "\":%.9g,", (double)b->f);
+#define W_FLOAT(f) k += snprintf(buf + k, len - (size_t)k, "\"" #f "\":%s,", float_str(b->f, fb));
   BERT_INT_FIELDS(W_INT)
   BERT_FLOAT_FIELDS(W_FLOAT)
 #undef W_INT
@@ -183,31 +195,34 @@ static uint64_t content_hash(const char *arch, const char *mc, const char *tc, c
 
 /* ---- write -------------------------------------------------------------------------------------------- */
 
-static int check_meta(const model *m, const model_meta *meta, epee_err *e) {
+static int check_meta(const char *path, const model *m, const model_meta *meta, epee_err *e) {
   const bert_config *b = &meta->bert;
   if (!meta->arch || strcmp(meta->arch, "bert") != 0)
-    return epee_errf(e, "model file: arch '%s' cannot be written (bert)", meta->arch ? meta->arch : "(null)");
+    return epee_errf(e, "%s: not written: arch '%s' is not supported (bert)", path,
+                     meta->arch ? meta->arch : "(null)");
   if (b->layers != m->n_layers || b->num_labels != m->n_labels || b->hidden != m->hidden)
-    return epee_errf(e, "model file: model_config (layers %d, labels %d, hidden %d) does not describe the model "
-                        "(%d, %d, %d)", b->layers, b->num_labels, b->hidden, m->n_layers, m->n_labels, m->hidden);
+    return epee_errf(e, "%s: not written: model_config (layers %d, labels %d, hidden %d) does not describe the "
+                        "model (%d, %d, %d)", path, b->layers, b->num_labels, b->hidden, m->n_layers, m->n_labels,
+                     m->hidden);
   if (meta->n_labels != b->num_labels)
-    return epee_errf(e, "model file: %d label names for %d classes", meta->n_labels, b->num_labels);
+    return epee_errf(e, "%s: not written: %d label names for %d classes", path, meta->n_labels, b->num_labels);
   if (meta->n_vocab != b->vocab)
-    return epee_errf(e, "model file: %d vocabulary entries for a vocab of %d", meta->n_vocab, b->vocab);
+    return epee_errf(e, "%s: not written: %d vocabulary entries for a vocab of %d", path, meta->n_vocab, b->vocab);
   if (meta->max_length < 2 || meta->max_length > b->max_position)
-    return epee_errf(e, "model file: tokenizer max_length %d outside [2, max_position %d]", meta->max_length,
-                     b->max_position);
-  return epee_policy_validate(&meta->policy, "model file", e);
+    return epee_errf(e, "%s: not written: tokenizer max_length %d outside [2, max_position %d]", path,
+                     meta->max_length, b->max_position);
+  return epee_policy_validate(&meta->policy, path, e);
 }
 
 int model_file_write(const char *path, const model *m, const model_meta *meta, epee_err *e) {
   char tmp[4200], mc[1024], tc[256], pc[256];
-  if (check_meta(m, meta, e)) return -1;
+  if (check_meta(path, m, meta, e)) return -1;
   bert_config_json(&meta->bert, mc, sizeof mc);
   snprintf(tc, sizeof tc, "{\"type\":\"wordpiece\",\"lowercase\":%s,\"max_length\":%d}",
            meta->lowercase ? "true" : "false", meta->max_length);
-  snprintf(pc, sizeof pc, "{\"name\":\"%s\",\"tau\":%.9g,\"patience\":%d}", epee_policy_name(meta->policy.kind),
-           (double)meta->policy.tau, meta->policy.patience);
+  char fb[32];
+  snprintf(pc, sizeof pc, "{\"name\":\"%s\",\"tau\":%s,\"patience\":%d}", epee_policy_name(meta->policy.kind),
+           float_str(meta->policy.tau, fb), meta->policy.patience);
   const char *metrics = meta->metrics_json ? meta->metrics_json : "{}";
   const char *train = meta->train_config_json ? meta->train_config_json : "{}";
   char sum[32];
@@ -357,7 +372,8 @@ int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e) {
     epee_errf(e, "%s: arch '%s' is not supported by this build (bert)", path, meta->arch);
     goto done;
   }
-  if (!(mc = h5_read_attr_str(f, path, "model_config", e)) || !(tc = h5_read_attr_str(f, path, "tokenizer_config", e)) ||
+  if (!(mc = h5_read_attr_str(f, path, "model_config", e)) ||
+      !(tc = h5_read_attr_str(f, path, "tokenizer_config", e)) ||
       !(pc = h5_read_attr_str(f, path, "policy", e)) || parse_attrs(path, mc, tc, pc, meta, e) ||
       !(meta->metrics_json = read_opaque(f, path, "metrics", e)) ||
       !(meta->train_config_json = read_opaque(f, path, "train_config", e)))

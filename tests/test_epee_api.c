@@ -27,7 +27,8 @@ static const char *words[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cell",
 static const char *label_names[C] = {"BP", "CC", "MF"};
 static const char *texts[NT] = {
     "The chemical reactions involving glucose.", "Binding to a protein.", "Any process that", "DNA repair",
-    "The mitochondrial genome, the nucleus and the membrane of the cell", "complex", "Transport of proteins to the nucleus.",
+    "The mitochondrial genome, the nucleus and the membrane of the cell", "complex",
+    "Transport of proteins to the nucleus.",
     "", "activity activity activity", "The cell membrane binding activity of a protein complex involving DNA"};
 static char dir[64], model_path[128];
 static epee_model *em;
@@ -340,7 +341,8 @@ static void test_cli_predictions(void) {
   /* JSON Lines on stdin, no labels: predictions on stdout, same answers */
   static char jsonl[4096];
   int k = 0;
-  for (int i = 0; i < NT; i++) k += snprintf(jsonl + k, sizeof jsonl - (size_t)k, "{\"id\": %d, \"text\": \"%s\"}\n", i, texts[i]);
+  for (int i = 0; i < NT; i++)
+    k += snprintf(jsonl + k, sizeof jsonl - (size_t)k, "{\"id\": %d, \"text\": \"%s\"}\n", i, texts[i]);
   snprintf(args, sizeof args, "%s --input - --batch 64", model_path);
   CU_ASSERT_EQUAL(run_cli(args, jsonl, &out, &err), 0);
   CU_ASSERT_EQUAL(count_lines(out), NT);

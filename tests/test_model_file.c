@@ -292,7 +292,8 @@ static void test_bad_files(void) {
   expect_error(variant("arch.h5", other_arch), "arch 'gpt2' is not supported");
   expect_error(variant("no_policy.h5", no_policy), "attribute 'policy' is missing");
   expect_error(variant("config_json.h5", config_not_json), "attribute 'model_config': column 15");
-  expect_error(variant("config_hidden.h5", config_no_hidden), "\"hidden\" must be an integer in [1, 65536], found nothing");
+  expect_error(variant("config_hidden.h5", config_no_hidden),
+               "\"hidden\" must be an integer in [1, 65536], found nothing");
   expect_error(variant("config_big.h5", config_big), "describes at least 202096640 weights (808.4 MB)");
   expect_error(variant("max_length.h5", long_max_length), "\"max_length\" must be an integer in [2, 12], found '64'");
   expect_error(variant("bpe.h5", bpe_tokenizer), "\"type\" must be \"wordpiece\", found bpe");
