@@ -13,36 +13,19 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "core/fast_exp.h"
 #include "core/ops.h"
 
 #define SQRT_2_OVER_PI 0.7978845608028654f
 #define INV_SQRT_2PI 0.3989422804014327f
 #define GELU_C 0.044715f
 
-/* e^x for x in [-87, 88] (clamped outside: 2^n must stay a normal float) */
-static inline float vexp(float x) {
-  x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-  /* n = round(x / ln2) by the 1.5 * 2^23 shifter (floorf does not vectorise in GCC without fast-math) */
-  float n = fmaf(x, 1.44269504088896341f, 12582912.0f) - 12582912.0f;
-  float r = fmaf(n, -0.693359375f, x); /* ln2 split in two: r is exact to float precision */
-  r = fmaf(n, 2.12194440e-4f, r);
-  float p = 1.9875691500e-4f;
-  p = fmaf(p, r, 1.3981999507e-3f);
-  p = fmaf(p, r, 8.3334519073e-3f);
-  p = fmaf(p, r, 4.1665795894e-2f);
-  p = fmaf(p, r, 1.6666665459e-1f);
-  p = fmaf(p, r, 5.0000001201e-1f);
-  p = fmaf(p, r * r, r + 1.0f);
-  union { int32_t i; float f; } scale = {.i = ((int32_t)n + 127) << 23};
-  return p * scale.f;
-}
-
 static inline float vtanh(float x) {
   float s = x * x;
   float poly = fmaf(fmaf(fmaf(fmaf(-5.70498872745e-3f, s, 2.06390887954e-2f), s, -5.37397155531e-2f), s,
                          1.33314422036e-1f), s, -3.33332819422e-1f);
   float small = fmaf(poly * s, x, x);
-  float big = copysignf(1.0f - 2.0f / (vexp(2.0f * fabsf(x)) + 1.0f), x);
+  float big = copysignf(1.0f - 2.0f / (fast_exp(2.0f * fabsf(x)) + 1.0f), x);
   return fabsf(x) < 0.625f ? small : big;
 }
 
@@ -59,22 +42,22 @@ static inline float vphi(float x) {
   q = fmaf(t, q, 0.37409196f);
   q = fmaf(t, q, 1.00002368f);
   q = fmaf(t, q, -1.26551223f);
-  float tail = 0.5f * t * vexp(q - z * z);
+  float tail = 0.5f * t * fast_exp(q - z * z);
   return x > 0.0f ? 1.0f - tail : tail;
 }
 
 /* GELU erf form: x Phi(x); derivative Phi(x) + x phi(x) */
 static inline float gelu_f(float x) { return x * vphi(x); }
-static inline float gelu_df(float x) { return vphi(x) + x * INV_SQRT_2PI * vexp(-0.5f * x * x); }
+static inline float gelu_df(float x) { return vphi(x) + x * INV_SQRT_2PI * fast_exp(-0.5f * x * x); }
 
 /* GELU tanh form: x sigma(2u), u = sqrt(2/pi) (x + 0.044715 x^3); derivative sigma + 2 x sigma (1 - sigma) u' */
 static inline float gelu_tanh_f(float x) {
   float u = SQRT_2_OVER_PI * fmaf(GELU_C * x, x * x, x);
-  return x / (1.0f + vexp(-2.0f * u));
+  return x / (1.0f + fast_exp(-2.0f * u));
 }
 static inline float gelu_tanh_df(float x) {
   float u = SQRT_2_OVER_PI * fmaf(GELU_C * x, x * x, x);
-  float s = 1.0f / (1.0f + vexp(-2.0f * u));
+  float s = 1.0f / (1.0f + fast_exp(-2.0f * u));
   float du = SQRT_2_OVER_PI * fmaf(3.0f * GELU_C * x, x, 1.0f);
   return s + 2.0f * x * s * (1.0f - s) * du;
 }

@@ -19,30 +19,11 @@
 #include <string.h>
 
 #include "core/dnnl_wrap.h"
+#include "core/fast_exp.h"
 #include "core/ops.h"
 #include "core/rng.h"
 
 #define MASKED (-FLT_MAX)
-
-/* e^x for x <= 0 (softmax arguments, shifted by the row max), written so the row loops vectorise
- * (glibc's expf is a scalar call): 2^n e^r with r = x - n ln2, |r| <= ln2/2, Cephes' expf polynomial
- * (about 1 ulp). Below -87 (underflow, masked entries) the result is exactly 0. */
-static inline float exp_nonpos(float x) {
-  float xc = x > -87.0f ? x : -87.0f; /* keeps 2^n a normal float and the int conversion defined (NaN too) */
-  float n = (xc * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest via 1.5 * 2^23 */
-  float r = xc - n * 0.693359375f + n * 2.12194440e-4f;      /* ln2 split in two for exactness */
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t bits = ((int32_t)n + 127) << 23;
-  float two_n;
-  memcpy(&two_n, &bits, sizeof two_n);
-  return x > -87.0f ? p * two_n : (x != x ? x : 0.0f); /* NaN propagates */
-}
 
 /* s[n] -> softmax(s) in place; returns 1 when the row was fully masked (uniform, no gradient) */
 static inline int softmax_row(float *s, int n) {
@@ -52,7 +33,7 @@ static inline int softmax_row(float *s, int n) {
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
   for (int j = 0; j < n; j++) {
-    s[j] = exp_nonpos(s[j] - mx);
+    s[j] = fast_exp(s[j] - mx);
     sum += s[j];
   }
   float inv = 1.0f / sum; /* sum >= 1: the max entry contributes e^0 */

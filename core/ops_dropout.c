@@ -4,7 +4,7 @@
  * formula is shared with the attention-probability dropout in ops_attention.c (same counter).
  *
  * Forward keeps the mask as one byte per element when recording, so backward is a multiply instead of a
- * second pass of hashing (rng_uniform is an out-of-line call, ~10x the cost of reading a byte). */
+ * second pass of hashing (a hash per element costs several times reading a byte). */
 #include <stdint.h>
 
 #include "core/ops.h"
