@@ -25,7 +25,7 @@ int h5_write_strings(hid_t f, const char *name, char *const *s, int n, epee_err 
 int h5_write_attr_str(hid_t obj, const char *name, const char *value, epee_err *e);
 
 int h5_exists(hid_t f, const char *name);
-/* Reads exactly the given shape (ndim < 0: any shape, returns numel through *n_out and mallocs *out). */
+/* Reads a dataset that must have exactly the given shape (checked, reported with both shapes). */
 int h5_read_floats(hid_t f, const char *file, const char *name, float *x, int ndim, const int *shape, epee_err *e);
 int h5_read_ints(hid_t f, const char *file, const char *name, int32_t *x, int ndim, const int *shape, epee_err *e);
 int h5_read_u64(hid_t f, const char *file, const char *name, uint64_t *x, int n, epee_err *e);
