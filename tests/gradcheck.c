@@ -3,7 +3,10 @@
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/rng.h"
 
@@ -20,21 +23,25 @@ static double project(const gc_case *k, double **in, double *out, const float *R
   return s;
 }
 
+void gc_make_inputs(const gc_case *k, epee_ctx *c, uint64_t seed, tensor **in) {
+  for (int i = 0; i < k->n_in; i++) {
+    int64_t n = shape_numel(k->ndim[i], k->shape[i]);
+    float *buf = arena_alloc(&c->act, sizeof(float) * (size_t)n);
+    if (k->init)
+      k->init(i, buf, n, k->arg);
+    else
+      rng_fill_normal(buf, n, 1.0f, seed, 100 + (uint64_t)i);
+    in[i] = tensor_wrap(c, buf, k->ndim[i], k->shape[i]);
+    in[i]->requires_grad = k->diff[i];
+  }
+}
+
 gc_result gc_run(const gc_case *k, uint64_t seed, int samples) {
   gc_result r = {0};
   epee_ctx c;
   ctx_init(&c, 1 << 20, seed);
   tensor *in[GC_MAX_IN] = {0};
-  for (int i = 0; i < k->n_in; i++) {
-    int64_t n = shape_numel(k->ndim[i], k->shape[i]);
-    float *buf = arena_alloc(&c.act, sizeof(float) * (size_t)n);
-    if (k->init)
-      k->init(i, buf, n, k->arg);
-    else
-      rng_fill_normal(buf, n, 1.0f, seed, 100 + (uint64_t)i);
-    in[i] = tensor_wrap(&c, buf, k->ndim[i], k->shape[i]);
-    in[i]->requires_grad = k->diff[i];
-  }
+  gc_make_inputs(k, &c, seed, in);
   tensor *out = k->fast(&c, in, k->arg);
 
   /* forward against the double reference */
@@ -97,4 +104,31 @@ gc_result gc_run(const gc_case *k, uint64_t seed, int samples) {
 void gc_assert(const gc_case *k, uint64_t seed, int samples, double tol) {
   gc_result r = gc_run(k, seed, samples);
   CU_ASSERT(r.worst <= tol);
+}
+
+/* Runs fn in a child; true when the child aborted and its stderr holds every string of want[]. */
+int gc_aborts_saying(void (*fn)(void), int nwant, const char *const *want) {
+  int fd[2];
+  if (pipe(fd) != 0) return 0;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fd[1], 2);
+    close(fd[0]);
+    fn();
+    _exit(0);
+  }
+  close(fd[1]);
+  char msg[4096] = "";
+  size_t len = 0;
+  ssize_t r;
+  while (len < sizeof msg - 1 && (r = read(fd[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)r;
+  msg[len] = '\0';
+  close(fd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+  for (int i = 0; i < nwant; i++) ok &= strstr(msg, want[i]) != NULL;
+  if (!ok) printf("\n  child stderr: %s", msg);
+  return ok;
 }

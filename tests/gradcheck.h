@@ -33,6 +33,13 @@ typedef struct {
  * (all when fewer). Prints one line with the worst errors. */
 gc_result gc_run(const gc_case *k, uint64_t seed, int samples);
 
+/* Draws the case's inputs into c exactly as gc_run does (so other checks can rerun a case). */
+void gc_make_inputs(const gc_case *k, epee_ctx *c, uint64_t seed, tensor **in);
+
+/* Runs fn in a forked child; 1 when the child aborted and its stderr holds every string of want[]
+ * (misuse checks: the op, the shapes, the caller's file:line). */
+int gc_aborts_saying(void (*fn)(void), int nwant, const char *const *want);
+
 /* CUnit helper: runs and asserts worst <= tol. */
 void gc_assert(const gc_case *k, uint64_t seed, int samples, double tol);
 

@@ -321,39 +321,13 @@ static void bad_bmm(void) {
   bad_bmm_call(&c, tensor_new3(&c, 2, 3, 4), tensor_new3(&c, 2, 5, 6));
 }
 
-/* Runs fn in a child; true when the child aborted and its stderr holds every string of want[]. */
-static int aborts_saying(void (*fn)(void), int nwant, const char *const *want) {
-  int fd[2];
-  if (pipe(fd) != 0) return 0;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd[1], 2);
-    close(fd[0]);
-    fn();
-    _exit(0);
-  }
-  close(fd[1]);
-  char msg[4096] = "";
-  size_t len = 0;
-  ssize_t r;
-  while (len < sizeof msg - 1 && (r = read(fd[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)r;
-  msg[len] = '\0';
-  close(fd[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-  for (int i = 0; i < nwant; i++) ok &= strstr(msg, want[i]) != NULL;
-  if (!ok) printf("\n  child stderr: %s", msg);
-  return ok;
-}
 
 static void test_shape_errors(void) {
   char where[64];
   snprintf(where, sizeof where, "test_ops_linear.c:%d:", bad_linear_line);
-  CU_ASSERT(aborts_saying(bad_linear, 4, (const char *[]){where, "linear", "[2, 3]", "[4, 5]"}));
+  CU_ASSERT(gc_aborts_saying(bad_linear, 4, (const char *[]){where, "linear", "[2, 3]", "[4, 5]"}));
   snprintf(where, sizeof where, "test_ops_linear.c:%d:", bad_bmm_line);
-  CU_ASSERT(aborts_saying(bad_bmm, 4, (const char *[]){where, "bmm", "[2, 3, 4]", "[2, 5, 6]"}));
+  CU_ASSERT(gc_aborts_saying(bad_bmm, 4, (const char *[]){where, "bmm", "[2, 3, 4]", "[2, 5, 6]"}));
 }
 
 static int shutdown_wrapper(void) {

@@ -45,16 +45,7 @@ static run_res run_case(const gc_case *k, uint64_t seed, int passes) {
   epee_ctx c;
   ctx_init(&c, 1 << 20, seed);
   tensor *in[GC_MAX_IN] = {0};
-  for (int i = 0; i < k->n_in; i++) {
-    int64_t n = shape_numel(k->ndim[i], k->shape[i]);
-    float *buf = arena_alloc(&c.act, sizeof(float) * (size_t)n);
-    if (k->init)
-      k->init(i, buf, n, k->arg);
-    else
-      rng_fill_normal(buf, n, 1.0f, seed, 100 + (uint64_t)i);
-    in[i] = tensor_wrap(&c, buf, k->ndim[i], k->shape[i]);
-    in[i]->requires_grad = k->diff[i];
-  }
+  gc_make_inputs(k, &c, seed, in);
   tensor *out = k->fast(&c, in, k->arg);
   r.ny = out->n;
   r.y = epee_malloc(sizeof(float) * (size_t)out->n);
@@ -137,32 +128,6 @@ static void check_inference_saves_nothing(op_call f, int ndim, const int *shape)
   ctx_free(&c);
 }
 
-/* Runs fn in a child; true when the child aborted and its stderr holds every string of want[]. */
-static int aborts_saying(void (*fn)(void), int nwant, const char *const *want) {
-  int fd[2];
-  if (pipe(fd) != 0) return 0;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd[1], 2);
-    close(fd[0]);
-    fn();
-    _exit(0);
-  }
-  close(fd[1]);
-  char msg[4096] = "";
-  size_t len = 0;
-  ssize_t r;
-  while (len < sizeof msg - 1 && (r = read(fd[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)r;
-  msg[len] = '\0';
-  close(fd[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-  for (int i = 0; i < nwant; i++) ok &= strstr(msg, want[i]) != NULL;
-  if (!ok) printf("\n  child stderr: %s", msg);
-  return ok;
-}
 
 static tensor *wrap_copy(epee_ctx *c, const float *v, int ndim, const int *shape) {
   int64_t n = shape_numel(ndim, shape);
@@ -805,7 +770,7 @@ static void test_misuse(void) {
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char where[64];
     snprintf(where, sizeof where, "test_ops_nn.c:%d:", cases[i].line);
-    CU_ASSERT(aborts_saying(cases[i].fn, 4, (const char *[]){where, cases[i].op, cases[i].what, cases[i].shapes}));
+    CU_ASSERT(gc_aborts_saying(cases[i].fn, 4, (const char *[]){where, cases[i].op, cases[i].what, cases[i].shapes}));
   }
 }
 
