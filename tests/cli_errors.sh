@@ -30,5 +30,6 @@ expect "train: unknown key" 1 "did you mean 'layers'" -- "$train" "$tmp/typo.yam
 printf 'data:\n  train: a.tsv\n  dev: b.tsv\n  test: c.tsv\nrun:\n  dir: %s/run\n' "$tmp" > "$tmp/ok.yaml"
 expect "train: bad override" 1 "override 'train.lr=abc'" -- "$train" "$tmp/ok.yaml" train.lr=abc
 expect "train: missing data file" 1 "data.train: a.tsv: cannot read it; expected a TSV file" -- "$train" "$tmp/ok.yaml" tokenizer.vocab=/dev/null
+expect "train: cased tokenizer refused" 1 "tokenizer.lowercase: false is not supported" -- "$train" "$tmp/ok.yaml" tokenizer.lowercase=false
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

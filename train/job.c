@@ -41,6 +41,8 @@ static int load_split(job *j, int s, const char *path, epee_err *e) {
 int job_open(job *j, const epee_config *cfg, epee_err *e) {
   memset(j, 0, sizeof *j);
   j->cfg = cfg;
+  if (!cfg->tokenizer.lowercase) /* refuse rather than silently tokenise uncased */
+    return epee_errf(e, "tokenizer.lowercase: false is not supported yet: the WordPiece tokenizer is the uncased one");
   const char *paths[SPLIT_COUNT] = {cfg->data.train, cfg->data.dev, cfg->data.test};
   for (int s = 0; s < SPLIT_COUNT; s++)
     if (check_readable(&cfg->data, s, paths[s], e)) return -1;
