@@ -24,12 +24,14 @@ typedef struct mm_prim {
   dnnl_memory_desc_t src, wei, bias, dst, scratch;
   int users;           /* callers executing it right now: an entry in use is never evicted */
   uint64_t last_used;  /* LRU clock */
-  struct mm_prim *next;
+  struct mm_prim *next; /* in its hash bucket */
 } mm_prim;
 
 /* Bounded because shapes follow the batch and the padded length; a miss costs ~0.3 ms (and oneDNN's own
- * primitive cache usually makes a re-creation a hit). */
+ * primitive cache usually makes a re-creation a hit), an entry ~70 KB of JIT code. Found through a hash
+ * table: a linear scan of the list cost more than the GEMM itself at batch-1 sizes. */
 #define MM_CACHE_MAX 256
+#define MM_BUCKETS 1024 /* power of two */
 
 /* The CPU stream just runs the primitive on the calling thread (oneDNN's stream_t::enqueue_primitive
  * calls execute directly), so one stream serves concurrent callers; only the cache needs the lock. */
@@ -37,10 +39,17 @@ static struct {
   pthread_mutex_t lock;
   dnnl_engine_t engine;
   dnnl_stream_t stream;
-  mm_prim *cache;
+  mm_prim *bucket[MM_BUCKETS];
   int n;
   uint64_t clock;
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static unsigned key_hash(const mm_key *k) {
+  const int *f = &k->batch;
+  uint64_t h = 0x9E3779B97F4A7C15ull;
+  for (size_t i = 0; i < sizeof *k / sizeof(int); i++) h = (h ^ (uint32_t)f[i]) * 0x100000001B3ull;
+  return (unsigned)(h ^ (h >> 29)) & (MM_BUCKETS - 1);
+}
 
 static void key_str(const mm_key *k, char *buf, size_t len) {
   snprintf(buf, len, "batch=%d M=%d N=%d K=%d ta=%d tb=%d bias=%d accumulate=%d", k->batch, k->M, k->N, k->K, k->ta,
@@ -105,11 +114,13 @@ static void mm_destroy(mm_prim *p) {
   free(p);
 }
 
-/* drops the least recently used entry that nobody is executing (called with g.lock held) */
+/* drops the least recently used entry that nobody is executing (called with g.lock held, on a miss only:
+ * the scan costs microseconds next to the creation) */
 static void mm_evict(void) {
   mm_prim **victim = NULL;
-  for (mm_prim **pp = &g.cache; *pp; pp = &(*pp)->next)
-    if (!(*pp)->users && (!victim || (*pp)->last_used < (*victim)->last_used)) victim = pp;
+  for (int b = 0; b < MM_BUCKETS; b++)
+    for (mm_prim **pp = &g.bucket[b]; *pp; pp = &(*pp)->next)
+      if (!(*pp)->users && (!victim || (*pp)->last_used < (*victim)->last_used)) victim = pp;
   if (!victim) return;
   mm_prim *p = *victim;
   *victim = p->next;
@@ -118,14 +129,15 @@ static void mm_evict(void) {
 }
 
 static mm_prim *mm_acquire(const mm_key *k) {
+  unsigned h = key_hash(k);
   pthread_mutex_lock(&g.lock);
-  mm_prim *p = g.cache;
+  mm_prim *p = g.bucket[h];
   while (p && memcmp(&p->key, k, sizeof *k) != 0) p = p->next;
   if (!p) {
     if (g.n >= MM_CACHE_MAX) mm_evict();
     p = mm_create(k);
-    p->next = g.cache;
-    g.cache = p;
+    p->next = g.bucket[h];
+    g.bucket[h] = p;
     g.n++;
   }
   p->users++;
@@ -138,6 +150,42 @@ static void mm_release(mm_prim *p) {
   pthread_mutex_lock(&g.lock);
   p->users--;
   pthread_mutex_unlock(&g.lock);
+}
+
+/* Each calling thread's scratchpad, grown to the largest size a primitive asked for: no allocation per call
+ * after warm-up (the sizes, 130-260 KB at BERT shapes, sit at malloc's mmap threshold, so a buffer per
+ * call could cost an mmap and page faults each time). Freed at thread exit, or by dw_shutdown. */
+typedef struct {
+  void *p;
+  size_t n;
+} scratch_buf;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *v) {
+  scratch_buf *s = v;
+  free(s->p);
+  free(s);
+}
+
+static void scratch_key_make(void) {
+  if (pthread_key_create(&scratch_key, scratch_free) != 0) epee_fatal("pthread_key_create failed");
+}
+
+static void *scratch_get(size_t n) {
+  pthread_once(&scratch_once, scratch_key_make);
+  scratch_buf *s = pthread_getspecific(scratch_key);
+  if (!s) {
+    s = epee_calloc(1, sizeof *s);
+    if (pthread_setspecific(scratch_key, s) != 0) epee_fatal("pthread_setspecific failed");
+  }
+  if (s->n < n) {
+    free(s->p);
+    s->p = NULL;
+    if (posix_memalign(&s->p, 64, n) != 0) epee_fatal("out of memory: %zu bytes of oneDNN scratchpad", n);
+    s->n = n;
+  }
+  return s->p;
 }
 
 /* C (+)= op(A) op(B) (+ bias) through the cached primitive; the memory objects are thin handles around the
@@ -154,28 +202,32 @@ static void mm_run(const mm_key *k, const float *a, const float *b, const float 
     DNNL_OK(dnnl_memory_create(&m[3], &p->bias, g.engine, (void *)bias), k);
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m[3]};
   }
-  size_t sb = dnnl_memory_desc_get_size(&p->scratch); /* per call, like the memory handles above */
-  void *sbuf = NULL;
+  size_t sb = dnnl_memory_desc_get_size(&p->scratch);
   if (sb) {
-    if (posix_memalign(&sbuf, 64, sb) != 0) epee_fatal("out of memory: %zu bytes of oneDNN scratchpad", sb);
-    DNNL_OK(dnnl_memory_create(&m[n], &p->scratch, g.engine, sbuf), k);
+    DNNL_OK(dnnl_memory_create(&m[n], &p->scratch, g.engine, scratch_get(sb)), k);
     args[n] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m[n]};
     n++;
   }
   DNNL_OK(dnnl_primitive_execute(p->prim, g.stream, n, args), k);
   DNNL_OK(dnnl_stream_wait(g.stream), k);
   for (int i = 0; i < n; i++) dnnl_memory_destroy(m[i]);
-  free(sbuf);
   mm_release(p);
 }
 
 void dw_shutdown(void) {
-  pthread_mutex_lock(&g.lock);
-  while (g.cache) {
-    mm_prim *p = g.cache;
-    g.cache = p->next;
-    mm_destroy(p);
+  pthread_once(&scratch_once, scratch_key_make);
+  scratch_buf *s = pthread_getspecific(scratch_key);
+  if (s) {
+    scratch_free(s);
+    pthread_setspecific(scratch_key, NULL);
   }
+  pthread_mutex_lock(&g.lock);
+  for (int b = 0; b < MM_BUCKETS; b++)
+    while (g.bucket[b]) {
+      mm_prim *p = g.bucket[b];
+      g.bucket[b] = p->next;
+      mm_destroy(p);
+    }
   g.n = 0;
   if (g.stream) dnnl_stream_destroy(g.stream);
   if (g.engine) dnnl_engine_destroy(g.engine);

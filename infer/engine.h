@@ -51,4 +51,18 @@ void engine_all_exits(engine *g, const model_batch *b, float *logits);
 double engine_classify_dataset(engine *g, const ds_encoded *d, int batch, const epee_policy *p, int *label, int *layers,
                                float *probs);
 
+/* One policy's run over a set, for engine_run_dataset. Outputs may be NULL. */
+typedef struct {
+  epee_policy policy;
+  int *label, *layers;   /* [N] in the set's order */
+  float *probs;          /* [N, C] */
+  double *call_seconds;  /* [number of batches = ceil(N / batch)]: each engine call's wall time */
+  double seconds;        /* out: total wall time in engine_classify */
+} engine_pass;
+
+/* Like engine_classify_dataset for several policies at once, for timing them against each other: every
+ * batch is classified under each pass's policy in turn, in an order rotated from batch to batch, so a
+ * change of machine speed (frequency, neighbours) during the run falls on all passes alike. */
+void engine_run_dataset(engine *g, const ds_encoded *d, int batch, engine_pass *pass, int n_pass);
+
 #endif

@@ -237,33 +237,31 @@ static double mean_int(const int *x, int n) {
   return n ? s / n : 0;
 }
 
-/* Batch-1 latency in ms over the first n inputs, full depth and early exit alternating per input (so a
- * change of machine load hits both alike): pct_none[3], pct_pol[3] = p50, p90, p99. */
-static void latency(engine *g, const ds_encoded *d, int n, const epee_policy *pol, double *pct_none,
-                    double *pct_pol) {
-  const epee_policy none = {EPEE_POLICY_NONE, 0, 0};
-  double *t[2] = {epee_malloc(sizeof(double) * (size_t)n), epee_malloc(sizeof(double) * (size_t)n)};
-  int32_t *ids = epee_malloc(sizeof(int32_t) * (size_t)d->max_len);
-  int32_t *ty = epee_malloc(sizeof(int32_t) * (size_t)d->max_len);
-  float *mask = epee_malloc(sizeof(float) * (size_t)d->max_len);
-  for (int i = 0; i < n; i++) {
-    ds_batch b = {.idx = &i, .n = 1, .max_len = d->len[i]};
-    ds_fill_batch(d, &b, ids, ty, mask, NULL);
-    model_batch mb = {.B = 1, .T = d->len[i], .ids = ids, .type_ids = ty, .mask = mask};
-    for (int k = 0; k < 2; k++) {
-      int lab, lay;
-      double t0 = now_seconds();
-      engine_classify(g, &mb, k ? pol : &none, &lab, &lay, NULL);
-      t[k][i] = 1e3 * (now_seconds() - t0);
-    }
-  }
+/* Full depth (pass 0) against policy pol (pass 1) on the same inputs, interleaved batch by batch
+ * (engine_run_dataset); the first n inputs of d at batch B. */
+static void time_pair(engine *g, const ds_encoded *d, int n, int B, const epee_policy *pol, engine_pass pass[2]) {
+  ds_encoded sub = *d;
+  sub.n = n;
+  pass[0].policy = (epee_policy){EPEE_POLICY_NONE, 0, 0};
+  pass[1].policy = *pol;
+  engine_run_dataset(g, &sub, B, pass, 2);
+}
+
+/* Batch-1 latency in ms over the first n inputs, full depth and policy pol: stat_none/stat_pol[4] = p50, p90,
+ * p99, mean (the mean's ratio is the batch-1 wall-clock speed-up). */
+static void latency(engine *g, const ds_encoded *d, int n, const epee_policy *pol, double *stat_none,
+                    double *stat_pol) {
+  engine_pass pass[2] = {{.call_seconds = epee_malloc(sizeof(double) * (size_t)n)},
+                         {.call_seconds = epee_malloc(sizeof(double) * (size_t)n)}};
+  time_pair(g, d, n, 1, pol, pass);
   for (int k = 0; k < 2; k++) {
-    qsort(t[k], (size_t)n, sizeof(double), cmp_double);
-    double *out = k ? pct_pol : pct_none;
-    out[0] = percentile(t[k], n, 50), out[1] = percentile(t[k], n, 90), out[2] = percentile(t[k], n, 99);
-    free(t[k]);
+    double *t = pass[k].call_seconds, *out = k ? stat_pol : stat_none;
+    for (int i = 0; i < n; i++) t[i] *= 1e3;
+    qsort(t, (size_t)n, sizeof(double), cmp_double);
+    out[0] = percentile(t, n, 50), out[1] = percentile(t, n, 90), out[2] = percentile(t, n, 99);
+    out[3] = 1e3 * pass[k].seconds / n;
+    free(t);
   }
-  free(ids), free(ty), free(mask);
 }
 
 /* ---- main ---------------------------------------------------------------------------------------------- */
@@ -287,7 +285,7 @@ int main(int argc, char **argv) {
   ds_raw raw = {0};
   ds_encoded enc = {0};
   engine g = {0};
-  int *pred = NULL, *lay = NULL, *pred0 = NULL, *lay0 = NULL, rc = 1;
+  int *pred = NULL, *lay = NULL, *pred0 = NULL, rc = 1;
   float *probs = NULL;
   char stdin_path[4200] = "", tmp_dir[4096] = "";
   FILE *rep = o.output ? stdout : stderr;
@@ -318,9 +316,8 @@ int main(int argc, char **argv) {
   int N = enc.n, C = meta.n_labels, L = m.n_layers, B = o.batch < N ? o.batch : N, gold = enc.labels[0] >= 0;
   if (engine_init(&g, &m, B, enc.max_len, &e)) goto done;
   pred = epee_malloc(sizeof(int) * (size_t)N), lay = epee_malloc(sizeof(int) * (size_t)N);
-  pred0 = epee_malloc(sizeof(int) * (size_t)N), lay0 = epee_malloc(sizeof(int) * (size_t)N);
+  pred0 = epee_malloc(sizeof(int) * (size_t)N);
   probs = epee_malloc(sizeof(float) * (size_t)N * C);
-  const epee_policy none = {EPEE_POLICY_NONE, 0, 0};
   describe(rep, o.model, &m, &meta, &pol); /* only now: a failure above leaves exactly one line on stderr */
   fprintf(rep, "input %s: %d inputs (%d truncated to %d tokens), tokenised in %.3f s (%.1f us per input)\n",
           o.input, N, enc.n_truncated, meta.max_length, t_tok, 1e6 * t_tok / N);
@@ -330,8 +327,10 @@ int main(int argc, char **argv) {
   double t_pol = engine_classify_dataset(&g, &enc, B, &pol, pred, lay, probs);
   double mean_layer = mean_int(lay, N);
   if (gold) {
-    double t_none = engine_classify_dataset(&g, &enc, B, &none, pred0, lay0, NULL);
-    t_pol = engine_classify_dataset(&g, &enc, B, &pol, pred, lay, NULL); /* deterministic: the same answers */
+    engine_pass tp[2] = {{.label = pred0}, {.label = NULL}}; /* the policy's answers are deterministic: kept from above */
+    time_pair(&g, &enc, N, B, &pol, tp);
+    double t_none = tp[0].seconds;
+    t_pol = tp[1].seconds;
     fprintf(rep, "policy %-8s accuracy %.4f  macro-F1 %.4f  mean exit layer %.2f / %d  layer speed-up %.2fx  %.3f s\n",
             epee_policy_name(pol.kind), metric_accuracy(enc.labels, pred, N), metric_macro_f1(enc.labels, pred, N, C),
             mean_layer, L, L / mean_layer, t_pol);
@@ -348,20 +347,23 @@ int main(int argc, char **argv) {
 
   if (o.bench) {
     int n1 = N < 1000 ? N : 1000;
-    double pn[3], pp[3];
+    double pn[4], pp[4];
     latency(&g, &enc, n1, &pol, pn, pp);
-    double tn = engine_classify_dataset(&g, &enc, B, &none, pred0, lay0, NULL);
-    double tp = engine_classify_dataset(&g, &enc, B, &pol, pred0, lay0, NULL);
+    engine_pass thr[2] = {{.label = NULL}, {.label = NULL}};
+    time_pair(&g, &enc, N, B, &pol, thr);
+    double tn = thr[0].seconds, tp = thr[1].seconds;
     fprintf(rep, "\nbench: %d threads; latency at batch 1 over the first %d inputs, throughput at batch %d over %d\n",
             omp_get_max_threads(), n1, B, N);
-    fprintf(rep, "%-20s %9s %9s %9s %12s %10s\n", "", "p50 ms", "p90 ms", "p99 ms", "inputs/s", "mean exit");
-    fprintf(rep, "%-20s %9.3f %9.3f %9.3f %12.1f %10.2f\n", "full depth (none)", pn[0], pn[1], pn[2], N / tn,
-            (double)L);
+    fprintf(rep, "%-20s %9s %9s %9s %9s %12s %10s\n", "", "p50 ms", "p90 ms", "p99 ms", "mean ms", "inputs/s",
+            "mean exit");
+    fprintf(rep, "%-20s %9.3f %9.3f %9.3f %9.3f %12.1f %10.2f\n", "full depth (none)", pn[0], pn[1], pn[2], pn[3],
+            N / tn, (double)L);
     char name[32];
     snprintf(name, sizeof name, "early exit (%s)", epee_policy_name(pol.kind));
-    fprintf(rep, "%-20s %9.3f %9.3f %9.3f %12.1f %10.2f\n", name, pp[0], pp[1], pp[2], N / tp, mean_layer);
-    fprintf(rep, "%-20s %8.2fx %8.2fx %8.2fx %11.2fx %9.2fx\n", "speed-up", pn[0] / pp[0], pn[1] / pp[1],
-            pn[2] / pp[2], tn / tp, L / mean_layer);
+    fprintf(rep, "%-20s %9.3f %9.3f %9.3f %9.3f %12.1f %10.2f\n", name, pp[0], pp[1], pp[2], pp[3], N / tp,
+            mean_layer);
+    fprintf(rep, "%-20s %8.2fx %8.2fx %8.2fx %8.2fx %11.2fx %9.2fx\n", "speed-up", pn[0] / pp[0], pn[1] / pp[1],
+            pn[2] / pp[2], pn[3] / pp[3], tn / tp, L / mean_layer);
     fprintf(rep, "tokenisation (WordPiece, not included above): %.1f us per input, %.0f inputs/s\n", 1e6 * t_tok / N,
             N / t_tok);
   }
@@ -373,7 +375,7 @@ done:
   }
   if (stdin_path[0]) remove(stdin_path);
   if (tmp_dir[0]) rmdir(tmp_dir);
-  free(pred), free(lay), free(pred0), free(lay0), free(probs);
+  free(pred), free(lay), free(pred0), free(probs);
   engine_free(&g);
   ds_encoded_free(&enc);
   ds_raw_free(&raw);

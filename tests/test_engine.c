@@ -5,7 +5,8 @@
  *  - every policy and setting: each row's exit layer and label == the policy simulated on that row's
  *    all-exit logits (epee_policy_run), the calibration path;
  *  - a batch == its rows one by one; extra padding, garbage padding ids and row order change nothing;
- *  - no allocation after warm-up; a whole dataset comes back in input order. */
+ *  - no allocation after warm-up; a whole dataset comes back in input order, also with several policies
+ *    interleaved (the timing runner). */
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdlib.h>
@@ -268,6 +269,22 @@ static void test_dataset_in_input_order(void) {
     engine_classify(&g, &one, &p, &y1, &l1, p1);
     CU_ASSERT(lab[i] == y1 && lay[i] == l1);
     for (int k = 0; k < C; k++) CU_ASSERT(fabsf(probs[i * C + k] - p1[k]) <= 1e-5f);
+  }
+  /* several policies interleaved batch by batch: each pass's answers equal its own run; one time per batch */
+  enum { NB = (N + 4) / 5 };
+  epee_policy pols[3] = {{EPEE_POLICY_NONE, 0, 0}, p, {EPEE_POLICY_ENTROPY, 0.2f, 0}};
+  int plab[3][N], play[3][N];
+  double calls[3][NB];
+  engine_pass pass[3];
+  for (int k = 0; k < 3; k++)
+    pass[k] = (engine_pass){.policy = pols[k], .label = plab[k], .layers = play[k], .call_seconds = calls[k]};
+  engine_run_dataset(&g, &d, 5, pass, 3);
+  for (int k = 0; k < 3; k++) {
+    double sum = 0;
+    for (int i = 0; i < NB; i++) sum += calls[k][i];
+    CU_ASSERT(pass[k].seconds > 0 && fabs(sum - pass[k].seconds) <= 1e-9);
+    engine_classify_dataset(&g, &d, 5, &pols[k], lab, lay, NULL);
+    CU_ASSERT(memcmp(lab, plab[k], sizeof lab) == 0 && memcmp(lay, play[k], sizeof lay) == 0);
   }
   engine_free(&g);
 }
