@@ -46,19 +46,23 @@ tensor *params_declare(param_store *ps, const char *name, int ndim, const int *s
   return t;
 }
 
-void params_allocate(param_store *ps) {
+void params_allocate(param_store *ps, params_use use) {
   EPEE_CHECK(!ps->data, "params_allocate called twice");
-  size_t bytes = sizeof(float) * (size_t)ps->total;
+  int blocks = use == PARAMS_TRAIN ? 4 : 1;
+  size_t bytes = sizeof(float) * (size_t)ps->total * blocks;
   void *mem = NULL;
-  if (posix_memalign(&mem, 64, 4 * bytes + 64) != 0) epee_fatal("out of memory: %zu parameter bytes", 4 * bytes);
-  memset(mem, 0, 4 * bytes);
+  if (posix_memalign(&mem, 64, bytes + 64) != 0) epee_fatal("out of memory: %zu parameter bytes", bytes);
+  memset(mem, 0, bytes);
   ps->data = mem;
-  ps->grad = ps->data + ps->total;
-  ps->m = ps->grad + ps->total;
-  ps->v = ps->m + ps->total;
+  if (use == PARAMS_TRAIN) {
+    ps->grad = ps->data + ps->total;
+    ps->m = ps->grad + ps->total;
+    ps->v = ps->m + ps->total;
+  }
   for (int i = 0; i < ps->n; i++) {
     ps->t[i]->data = ps->data + ps->offset[i];
-    ps->t[i]->grad = ps->grad + ps->offset[i];
+    ps->t[i]->grad = ps->grad ? ps->grad + ps->offset[i] : NULL;
+    ps->t[i]->requires_grad = ps->grad != NULL;
   }
 }
 

@@ -23,8 +23,11 @@ void params_free(param_store *ps);
 /* Declares a parameter named by its HuggingFace state_dict key. Weight decay follows the HF fine-tuning
  * convention: none for biases and LayerNorm weights, i.e. for every 1-D parameter. */
 tensor *params_declare(param_store *ps, const char *name, int ndim, const int *shape, int is_exit);
-/* Allocates the four blocks (zeroed) and points every tensor's data and grad into them. */
-void params_allocate(param_store *ps);
+/* What the parameters are for: training needs gradients and AdamW moments next to the weights (4x the
+ * memory); serving holds the weights only (grad, m and v stay NULL, no tensor requires grad). */
+typedef enum { PARAMS_TRAIN, PARAMS_SERVE } params_use;
+/* Allocates the blocks `use` needs (zeroed) and points every tensor's data (and grad) into them. */
+void params_allocate(param_store *ps, params_use use);
 tensor *params_find(const param_store *ps, const char *name);
 void params_zero_grad(param_store *ps);
 double params_grad_norm(const param_store *ps);

@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
   }
   model m;
   epee_err e;
-  if (bert_create(&m, &cfg, &e)) {
+  if (bert_create(&m, &cfg, PARAMS_TRAIN, &e)) {
     fprintf(stderr, "bench_train: %s\n", e.msg);
     return 2;
   }

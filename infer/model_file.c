@@ -393,7 +393,7 @@ int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e) {
   }
   epee_err be;
   if (config_fits_file(path, &meta->bert, e)) goto done;
-  if (bert_create(m, &meta->bert, &be)) {
+  if (bert_create(m, &meta->bert, PARAMS_SERVE, &be)) {
     epee_errf(e, "%s: attribute 'model_config': %s", path, be.msg);
     goto done;
   }

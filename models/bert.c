@@ -89,7 +89,7 @@ static void bert_free_impl(model *m) {
   free(p->cls_b);
 }
 
-int bert_create(model *m, const bert_config *cfg, epee_err *e) {
+int bert_create(model *m, const bert_config *cfg, params_use use, epee_err *e) {
   memset(m, 0, sizeof *m);
   const bert_config *k = cfg;
   if (k->vocab < 1 || k->hidden < 1 || k->layers < 1 || k->heads < 1 || k->intermediate < 1 || k->max_position < 1 ||
@@ -145,7 +145,7 @@ int bert_create(model *m, const bert_config *cfg, epee_err *e) {
     p->cls_w[l] = decl(m, 1, MAT(k->num_labels, D), "classifiers.%d.weight", l);
     p->cls_b[l] = decl(m, 1, VEC(k->num_labels), "classifiers.%d.bias", l);
   }
-  params_allocate(&m->ps);
+  params_allocate(&m->ps, use);
   return 0;
 }
 

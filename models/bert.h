@@ -11,8 +11,9 @@ typedef struct {
   float hidden_dropout, attention_dropout, exit_dropout, layer_norm_eps, init_std;
 } bert_config;
 
-/* Declares and allocates every parameter (zeroed). Returns -1 with e set on an invalid config. */
-int bert_create(model *m, const bert_config *cfg, epee_err *e);
+/* Declares and allocates every parameter (zeroed), for training or serving only (params_use). Returns -1 with e
+ * set on an invalid config. */
+int bert_create(model *m, const bert_config *cfg, params_use use, epee_err *e);
 /* HF init: weights N(0, init_std), biases 0, LayerNorm weight 1 / bias 0 (padding row not special). */
 void bert_init_weights(model *m, uint64_t seed);
 const bert_config *bert_get_config(const model *m);

@@ -10,7 +10,7 @@ static void test_one_step_by_hand(void) {
   tensor *w = params_declare(&ps, "w", 2, (int[]){1, 2}, 0);   /* 2-D: decayed, backbone lr */
   tensor *b = params_declare(&ps, "b", 1, (int[]){1}, 0);      /* 1-D: no decay */
   tensor *e = params_declare(&ps, "exit.w", 2, (int[]){1, 1}, 1); /* exit group: own lr */
-  params_allocate(&ps);
+  params_allocate(&ps, PARAMS_TRAIN);
   w->data[0] = 1.0f, w->data[1] = -2.0f, b->data[0] = 1.0f, e->data[0] = 1.0f;
   w->grad[0] = 0.5f, w->grad[1] = 0.0f, b->grad[0] = 0.5f, e->grad[0] = -0.25f;
   adamw opt = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
@@ -40,7 +40,7 @@ static void test_clip(void) {
   params_init(&ps);
   tensor *a = params_declare(&ps, "a", 1, (int[]){1}, 0);
   tensor *b = params_declare(&ps, "b", 1, (int[]){1}, 1);
-  params_allocate(&ps);
+  params_allocate(&ps, PARAMS_TRAIN);
   a->grad[0] = 3.0f, b->grad[0] = 4.0f;
   CU_ASSERT_DOUBLE_EQUAL(params_grad_norm(&ps), 5.0, 1e-12);
   double before = params_clip_grad_norm(&ps, 1.0);

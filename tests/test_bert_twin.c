@@ -90,7 +90,7 @@ static int fixture_open(fixture *x, epee_err *e) {
 /* The C model from the fixture's config, every parameter read from "weights/<HF name>" in its own shape,
  * and the fixture must hold no parameter the C model lacks. */
 static int model_load(model *m, const fixture *x, epee_err *e) {
-  if (bert_create(m, &x->cfg, e)) return -1;
+  if (bert_create(m, &x->cfg, PARAMS_TRAIN, e)) return -1;
   char path[256];
   for (int i = 0; i < m->ps.n; i++) {
     tensor *t = m->ps.t[i];

@@ -26,7 +26,7 @@ static int setup(void) {
   bert_config cfg = {.vocab = V, .hidden = 16, .layers = L, .heads = 2, .intermediate = 32, .max_position = TMAX,
                      .type_vocab = 2, .num_labels = C, .layer_norm_eps = 1e-12f, .init_std = 0.2f};
   epee_err e;
-  if (bert_create(&m, &cfg, &e)) return 1;
+  if (bert_create(&m, &cfg, PARAMS_TRAIN, &e)) return 1;
   bert_init_weights(&m, 5);
   for (int i = 0; i < m.ps.n; i++)
     if (!strncmp(m.ps.t[i]->name, "classifiers.", 12))

@@ -41,7 +41,7 @@ static int setup(void) {
                      .type_vocab = 2, .num_labels = C, .layer_norm_eps = 1e-12f, .init_std = 0.2f};
   model m;
   epee_err e;
-  if (bert_create(&m, &cfg, &e)) return 1;
+  if (bert_create(&m, &cfg, PARAMS_TRAIN, &e)) return 1;
   bert_init_weights(&m, 11);
   for (int i = 0; i < m.ps.n; i++) /* confident exits, so that early exits happen */
     if (!strncmp(m.ps.t[i]->name, "classifiers.", 12))

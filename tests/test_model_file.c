@@ -30,7 +30,7 @@ static int setup(void) {
   if (!mkdtemp(dir)) return 1;
   snprintf(good, sizeof good, "%s/good.h5", dir);
   epee_err e;
-  if (bert_create(&m, &cfg, &e)) return 1;
+  if (bert_create(&m, &cfg, PARAMS_SERVE, &e)) return 1;
   bert_init_weights(&m, 3);
   const char *special[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]"};
   for (int i = 0; i < V; i++) {
@@ -62,6 +62,7 @@ static void test_round_trip(void) {
   epee_err e;
   CU_ASSERT_FATAL(model_file_read(good, &r, &rm, &e) == 0);
   CU_ASSERT_EQUAL_FATAL(r.ps.n, m.ps.n);
+  CU_ASSERT(r.ps.grad == NULL && r.ps.m == NULL && r.ps.v == NULL); /* served: weights only */
   for (int i = 0; i < m.ps.n; i++) { /* by name: the file is keyed by names, not by position */
     tensor *a = m.ps.t[i], *b = params_find(&r.ps, a->name);
     CU_ASSERT_FATAL(b != NULL);
@@ -125,7 +126,7 @@ static void test_weights_group(void) {
   CU_ASSERT_FATAL(weights_write(f, &m.ps, "best/weights", &e) == 0);
   CU_ASSERT_FATAL(h5_commit(f, tmp, path, 1, &e) == 0);
   model r;
-  CU_ASSERT_FATAL(bert_create(&r, &cfg, &e) == 0);
+  CU_ASSERT_FATAL(bert_create(&r, &cfg, PARAMS_SERVE, &e) == 0);
   f = h5_open_read(path, &e);
   CU_ASSERT_FATAL(f >= 0);
   CU_ASSERT(weights_read(f, path, &r.ps, "best/weights", &e) == 0);

@@ -15,7 +15,7 @@ static void test_used_twice_and_double_backward(void) {
   params_init(&ps);
   tensor *a = params_declare(&ps, "a", 1, (int[]){3}, 0);
   tensor *b = params_declare(&ps, "b", 1, (int[]){3}, 0);
-  params_allocate(&ps);
+  params_allocate(&ps, PARAMS_TRAIN);
   for (int i = 0; i < 3; i++) a->data[i] = (float)i, b->data[i] = 1.0f;
   epee_ctx c;
   ctx_init(&c, 1 << 16, 1);
@@ -40,7 +40,7 @@ static void test_no_grad_records_nothing(void) {
   params_init(&ps);
   tensor *a = params_declare(&ps, "a", 1, (int[]){3}, 0);
   tensor *b = params_declare(&ps, "b", 1, (int[]){3}, 0);
-  params_allocate(&ps);
+  params_allocate(&ps, PARAMS_TRAIN);
   epee_ctx c;
   ctx_init(&c, 1 << 16, 1);
   c.grad_mode = 0;

@@ -38,7 +38,7 @@ static double train(uint64_t seed, float *losses) {
                      .exit_dropout = 0.1f, .layer_norm_eps = 1e-12f, .init_std = 0.1f};
   model m;
   epee_err e;
-  CU_ASSERT_FATAL(bert_create(&m, &cfg, &e) == 0);
+  CU_ASSERT_FATAL(bert_create(&m, &cfg, PARAMS_TRAIN, &e) == 0);
   bert_init_weights(&m, seed);
   epee_ctx c;
   ctx_init(&c, 0, seed);

@@ -1,6 +1,7 @@
 /* The trainer end to end on a tiny synthetic text task: a run writes every output; a run stopped by
  * Ctrl-C and resumed logs exactly the losses of an uninterrupted run; a NaN stops the run naming the
- * step and the last good checkpoint, and no NaN checkpoint is written. */
+ * step and the last good checkpoint, and no NaN checkpoint is written; early stopping ends the run at the
+ * evaluation it should. */
 #include <CUnit/CUnit.h>
 #include <signal.h>
 #include <stdio.h>
@@ -152,8 +153,49 @@ static void test_nan_stops(void) {
   cfg_free(&c);
 }
 
+/* the largest "step" of metrics.jsonl and how many dev evaluations it records */
+static long last_step(const char *run, int *evals) {
+  char p[256], line[4096];
+  snprintf(p, sizeof p, "%s/%s/metrics.jsonl", dir, run);
+  FILE *f = fopen(p, "r");
+  long last = -1;
+  *evals = 0;
+  while (f && fgets(line, sizeof line, f)) {
+    long s = strtol(line + strlen("{\"step\":"), NULL, 10);
+    if (s > last) last = s;
+    *evals += strstr(line, "\"eval\"") != NULL;
+  }
+  if (f) fclose(f);
+  return last;
+}
+
+/* lr 0: the first evaluation is the best and nothing improves after it, so early_stop=2 ends the run at the
+ * third evaluation (step 6 of 12), and calibration and export still follow. */
+static void test_early_stop(void) {
+  epee_config c;
+  epee_err e = {{0}};
+  tiny_config(&c, "early");
+  const char *sets[] = {"train.lr=0", "train.eval_every=2", "train.early_stop=2"};
+  for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) CU_ASSERT_FATAL(cfg_override(&c, sets[i], &e) == 0);
+  trainer_after_step = NULL;
+  CU_ASSERT_EQUAL(trainer_run(&c, NULL, &e), 0);
+  int evals = 0;
+  CU_ASSERT_EQUAL(last_step("early", &evals), 6);
+  CU_ASSERT_EQUAL(evals, 3);
+  CU_ASSERT(exists("early", "model.h5") && exists("early", "results.json"));
+  cfg_free(&c);
+
+  tiny_config(&c, "no_early"); /* the same run without early_stop goes the whole way */
+  CU_ASSERT_FATAL(cfg_override(&c, "train.lr=0", &e) == 0 && cfg_override(&c, "train.eval_every=2", &e) == 0);
+  CU_ASSERT_EQUAL(trainer_run(&c, NULL, &e), 0);
+  CU_ASSERT_EQUAL(last_step("no_early", &evals), 12);
+  CU_ASSERT_EQUAL(evals, 6);
+  cfg_free(&c);
+}
+
 void epee_register_tests(void) {
   CU_pSuite s = CU_add_suite("trainer", setup, teardown);
   CU_add_test(s, "a run writes every output; stop + resume = uninterrupted", test_run_and_resume);
   CU_add_test(s, "NaN stops the run naming the step and the last good checkpoint", test_nan_stops);
+  CU_add_test(s, "early stop after train.early_stop evaluations without improvement", test_early_stop);
 }

@@ -65,7 +65,7 @@ int job_open(job *j, const epee_config *cfg, epee_err *e) {
                           .init_std = (float)mc->init_std};
   if (cfg->tokenizer.max_length > mc->max_position)
     return epee_errf(e, "tokenizer.max_length %d exceeds model.max_position %d", cfg->tokenizer.max_length, mc->max_position);
-  return bert_create(&j->m, &j->bert, e);
+  return bert_create(&j->m, &j->bert, PARAMS_TRAIN, e);
 }
 
 void job_close(job *j) {
