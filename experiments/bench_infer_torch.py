@@ -2,8 +2,15 @@
 loads model.h5 by name into the twin (tests/twin/bert_twin.py) and times each input alone at its own length.
 Developer machine only.
 
+    apt-get install python3-torch python3-h5py libopenblas0-pthread
     build/release/experiments/export_logits runs/bert_go/model.h5 data/cache/go/test.tsv /tmp/inputs.h5 1000
-    /usr/bin/python3 experiments/bench_infer_torch.py runs/bert_go/model.h5 /tmp/inputs.h5 --threads 2
+    OPENBLAS_NUM_THREADS=2 /usr/bin/python3 experiments/bench_infer_torch.py runs/bert_go/model.h5 /tmp/inputs.h5 \
+        --threads 1
+
+Debian's torch does its GEMMs in the system libblas.so.3: without OpenBLAS installed that is the reference
+BLAS and torch is several times slower (p50 109 ms here instead of 12-20 ms), so the line printed names the
+BLAS in use. Of the settings tried (torch threads 1 or 2, OpenBLAS threads 1 or 2), the one above was the
+fastest for torch at batch 1.
 """
 import argparse
 import json
@@ -15,7 +22,7 @@ import h5py
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "twin"))
-from bert_twin import MultiExitBert  # noqa: E402
+from bert_twin import MultiExitBert, blas_in_use  # noqa: E402
 
 
 def main():
@@ -47,7 +54,8 @@ def main():
     times.sort()
     q = lambda f: times[int(f * (len(times) - 1))]
     print(f"pytorch {torch.__version__} eager fp32, full depth, batch 1, {len(times)} inputs, {a.threads} threads: "
-          f"p50 {q(0.5):.2f} ms  p90 {q(0.9):.2f} ms  p99 {q(0.99):.2f} ms")
+          f"p50 {q(0.5):.2f} ms  p90 {q(0.9):.2f} ms  p99 {q(0.99):.2f} ms  mean {sum(times) / len(times):.2f} ms "
+          f"(BLAS {blas_in_use()})")
 
 
 if __name__ == "__main__":

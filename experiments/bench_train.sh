@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Training throughput, EPEE-C beside PyTorch eager fp32 in the same run, on two shapes:
 # the default config (6 x 256, 4 heads, sequence 64, batch 32) and BERT-base (12 x 768, sequence 128, batch 8).
-# Needs a Release build (build/release) and, for the baseline, Debian's python3-torch (developer machine).
+# Needs a Release build (build/release) and, for the baseline, Debian's python3-torch with libopenblas0-pthread
+# (developer machine; without OpenBLAS, Debian's torch runs on the reference BLAS, ~7x slower).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${THREADS:-2}
@@ -10,7 +11,7 @@ bin=build/release/experiments/bench_train
 run() {
   OMP_NUM_THREADS=$threads "$bin" "$@"
   if /usr/bin/python3 -c "import torch" 2>/dev/null; then
-    /usr/bin/python3 experiments/bench_train_torch.py --threads "$threads" "$@"
+    OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 experiments/bench_train_torch.py --threads "$threads" "$@"
   else
     echo "pytorch  (skipped: /usr/bin/python3 has no torch; apt-get install python3-torch)"
   fi

@@ -13,7 +13,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "twin"))
-from bert_twin import MultiExitBert, weighted_loss  # noqa: E402
+from bert_twin import MultiExitBert, blas_in_use, weighted_loss  # noqa: E402
 
 
 def main():
@@ -49,7 +49,8 @@ def main():
     flop_tok = 2 * L * (4 * D * D + 2 * D * F) + 4 * L * T * D
     gflops = 3 * flop_tok * a.batch * T / med / 1e9
     print(f"pytorch  train  L={L} D={D} H={a.heads} F={F} T={T} B={a.batch} threads={a.threads}: median step "
-          f"{1e3 * med:.1f} ms, {a.batch / med:.1f} examples/s, {gflops:.1f} GFLOP/s (torch {torch.__version__})")
+          f"{1e3 * med:.1f} ms, {a.batch / med:.1f} examples/s, {gflops:.1f} GFLOP/s (torch {torch.__version__}, "
+          f"BLAS {blas_in_use()})")
 
 
 if __name__ == "__main__":

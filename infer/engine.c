@@ -108,10 +108,12 @@ static void run(engine *g, const model_batch *b, const epee_policy *p, int *labe
     mb = (model_batch){.B = n, .T = T, .ids = g->ids, .type_ids = g->types, .mask = g->mask};
     h = tensor_wrap(&g->ctx, g->h[cur], 3, (int[]){n, T, D});
     tensor *out = m->layer(&g->ctx, m, l, h, &mb);
-    tensor *z = m->exit(&g->ctx, m, l, out, &mb);
     float *next = g->h[cur ^ 1];
-    if (all_logits) {
-      for (int r = 0; r < n; r++)
+    /* policy none answers at the last exit only: the others are not even computed */
+    int decide = !all_logits && (p->kind != EPEE_POLICY_NONE || l == L - 1);
+    tensor *z = all_logits || decide ? m->exit(&g->ctx, m, l, out, &mb) : NULL;
+    if (!decide) {
+      for (int r = 0; all_logits && r < n; r++)
         memcpy(all_logits + ((size_t)r * L + l) * C, z->data + (size_t)r * C, sizeof(float) * (size_t)C);
       memcpy(next, out->data, sizeof(float) * (size_t)n * T * D);
     } else {

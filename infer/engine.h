@@ -39,7 +39,8 @@ void engine_free(engine *g);
 /* b: B <= max_batch rows of T <= max_len tokens, ids [B, T], type_ids [B, T] or NULL (all 0), mask [B, T]
  * (1 real, 0 padding; every row has at least one real token, padding at the end). Under policy p, per row:
  * label[B] (argmax of the answering exit), layers[B] = layers run (1..L, the 1-based exit layer), and
- * probs[B, C] = softmax of the answering exit's logits (probs may be NULL). */
+ * probs[B, C] = softmax of the answering exit's logits (probs may be NULL). Policy none computes the last
+ * exit only: it is the plain full-depth model that early exit is timed against. */
 void engine_classify(engine *g, const model_batch *b, const epee_policy *p, int *label, int *layers, float *probs);
 
 /* Full depth: every exit's logits, logits[B, L, C] (calibration, dev evaluation). Same input contract. */
