@@ -93,7 +93,8 @@ static void trim_rows(engine *g, float *h, int n, int T, int newT, int D) {
 /* One pass layer by layer. all_logits != NULL: full depth, every exit recorded, no compaction.
  * Otherwise early exit under p, writing label/layers/probs of each row as it leaves. */
 static void run(engine *g, const model_batch *b, const epee_policy *p, int *label, int *layers, float *probs,
-                float *all_logits) {
+                float *ms, float *all_logits) {
+  double t0 = now_seconds();
   model *m = g->m;
   load_batch(g, b);
   int n = b->B, T = b->T, D = m->hidden, L = m->n_layers, C = m->n_labels, cur = 0;
@@ -126,6 +127,7 @@ static void run(engine *g, const model_batch *b, const epee_policy *p, int *labe
           label[o] = y;
           layers[o] = l + 1;
           if (probs) epee_softmax(zr, C, probs + (size_t)o * C);
+          if (ms) ms[o] = (float)(1e3 * (now_seconds() - t0));
         } else {
           if (g->len[r] > newT) newT = g->len[r];
           move_row(g, out->data, next, r, keep++, T, D);
@@ -142,12 +144,15 @@ static void run(engine *g, const model_batch *b, const epee_policy *p, int *labe
   }
 }
 
-void engine_classify(engine *g, const model_batch *b, const epee_policy *p, int *label, int *layers, float *probs) {
+void engine_classify(engine *g, const model_batch *b, const epee_policy *p, int *label, int *layers, float *probs,
+                     float *ms) {
   EPEE_CHECK(p != NULL, "engine_classify needs a policy");
-  run(g, b, p, label, layers, probs, NULL);
+  run(g, b, p, label, layers, probs, ms, NULL);
 }
 
-void engine_all_exits(engine *g, const model_batch *b, float *logits) { run(g, b, NULL, NULL, NULL, NULL, logits); }
+void engine_all_exits(engine *g, const model_batch *b, float *logits) {
+  run(g, b, NULL, NULL, NULL, NULL, NULL, logits);
+}
 
 void engine_run_dataset(engine *g, const ds_encoded *d, int batch, engine_pass *pass, int n_pass) {
   EPEE_CHECK(batch >= 1 && batch <= g->max_batch && d->max_len <= g->max_len && n_pass >= 1,
@@ -158,6 +163,7 @@ void engine_run_dataset(engine *g, const ds_encoded *d, int batch, engine_pass *
   size_t bt = (size_t)batch * (d->max_len > 0 ? d->max_len : 1);
   int32_t *ids = epee_malloc(sizeof(int32_t) * bt), *types = epee_malloc(sizeof(int32_t) * bt);
   float *mask = epee_malloc(sizeof(float) * bt), *pr = epee_malloc(sizeof(float) * (size_t)batch * C);
+  float *rms = epee_malloc(sizeof(float) * (size_t)batch);
   int *lab = epee_malloc(sizeof(int) * (size_t)batch), *lay = epee_malloc(sizeof(int) * (size_t)batch);
   for (int k = 0; k < n_pass; k++) pass[k].seconds = 0.0;
   for (int i = 0; i < plan.n_batches; i++) {
@@ -167,7 +173,7 @@ void engine_run_dataset(engine *g, const ds_encoded *d, int batch, engine_pass *
     for (int j = 0; j < n_pass; j++) {
       engine_pass *ps = &pass[(i + j) % n_pass]; /* rotated: no pass always runs first (cold) or last */
       double t0 = now_seconds();
-      engine_classify(g, &mb, &ps->policy, lab, lay, ps->probs ? pr : NULL);
+      engine_classify(g, &mb, &ps->policy, lab, lay, ps->probs ? pr : NULL, ps->ms ? rms : NULL);
       double dt = now_seconds() - t0;
       ps->seconds += dt;
       if (ps->call_seconds) ps->call_seconds[i] = dt;
@@ -176,16 +182,17 @@ void engine_run_dataset(engine *g, const ds_encoded *d, int batch, engine_pass *
         if (ps->label) ps->label[o] = lab[r];
         if (ps->layers) ps->layers[o] = lay[r];
         if (ps->probs) memcpy(ps->probs + (size_t)o * C, pr + (size_t)r * C, sizeof(float) * (size_t)C);
+        if (ps->ms) ps->ms[o] = rms[r];
       }
     }
   }
   ds_plan_free(&plan);
-  free(ids), free(types), free(mask), free(pr), free(lab), free(lay);
+  free(ids), free(types), free(mask), free(pr), free(rms), free(lab), free(lay);
 }
 
 double engine_classify_dataset(engine *g, const ds_encoded *d, int batch, const epee_policy *p, int *label, int *layers,
-                               float *probs) {
-  engine_pass ps = {.policy = *p, .label = label, .layers = layers, .probs = probs};
+                               float *probs, float *ms) {
+  engine_pass ps = {.policy = *p, .label = label, .layers = layers, .probs = probs, .ms = ms};
   engine_run_dataset(g, d, batch, &ps, 1);
   return ps.seconds;
 }

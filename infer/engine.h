@@ -39,24 +39,28 @@ void engine_free(engine *g);
 /* b: B <= max_batch rows of T <= max_len tokens, ids [B, T], type_ids [B, T] or NULL (all 0), mask [B, T]
  * (1 real, 0 padding; every row has at least one real token, padding at the end). Under policy p, per row:
  * label[B] (argmax of the answering exit), layers[B] = layers run (1..L, the 1-based exit layer), and
- * probs[B, C] = softmax of the answering exit's logits (probs may be NULL). Policy none computes the last
- * exit only: it is the plain full-depth model that early exit is timed against. */
-void engine_classify(engine *g, const model_batch *b, const epee_policy *p, int *label, int *layers, float *probs);
+ * probs[B, C] = softmax of the answering exit's logits and ms[B] = milliseconds from the call's start until the
+ * row's answer was ready (probs and ms may be NULL). Policy none computes the last exit only: it is the plain
+ * full-depth model that early exit is timed against. */
+void engine_classify(engine *g, const model_batch *b, const epee_policy *p, int *label, int *layers, float *probs,
+                     float *ms);
 
 /* Full depth: every exit's logits, logits[B, L, C] (calibration, dev evaluation). Same input contract. */
 void engine_all_exits(engine *g, const model_batch *b, float *logits);
 
 /* A whole encoded set (d->max_len <= max_len, batch <= max_batch) in length-sorted batches of `batch` rows,
- * each padded only to its own longest row. Outputs label[N], layers[N], probs[N, C] (may be NULL) in the
- * set's order. Returns the wall seconds spent in engine_classify (batch assembly excluded). */
+ * each padded only to its own longest row. Outputs label[N], layers[N], probs[N, C], ms[N] (as
+ * engine_classify: within its batch; probs and ms may be NULL) in the set's order. Returns the wall seconds
+ * spent in engine_classify (batch assembly excluded). */
 double engine_classify_dataset(engine *g, const ds_encoded *d, int batch, const epee_policy *p, int *label, int *layers,
-                               float *probs);
+                               float *probs, float *ms);
 
 /* One policy's run over a set, for engine_run_dataset. Outputs may be NULL. */
 typedef struct {
   epee_policy policy;
   int *label, *layers;   /* [N] in the set's order */
   float *probs;          /* [N, C] */
+  float *ms;             /* [N]: ms from its batch's start until the row's answer was ready */
   double *call_seconds;  /* [number of batches = ceil(N / batch)]: each engine call's wall time */
   double seconds;        /* out: total wall time in engine_classify */
 } engine_pass;

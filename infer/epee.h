@@ -62,16 +62,17 @@ void epee_session_free(epee_session *s);
 /* Classifies n raw UTF-8 texts (texts_b: the second segments of a pair task, or NULL), tokenised with the
  * model's own WordPiece vocabulary and truncated to its max length. policy: NULL for the calibrated one,
  * else any policy for this call only. Per input i: labels[i] (class index), exit_layers[i] (layers run,
- * 1..L), and if probs is not NULL, probs[i * C + c] (softmax of the answering exit). exit_layers may be
- * NULL. Returns 0, or -1 with epee_session_error(s) set (nothing is written then). */
+ * 1..L), probs[i * C + c] (softmax of the answering exit) and ms[i] (milliseconds from the start of the call
+ * until input i's answer was ready: early exits are answered before the rest of their batch). exit_layers,
+ * probs and ms may be NULL. Returns 0, or -1 with epee_session_error(s) set (nothing is written then). */
 int epee_classify_texts(epee_session *s, int n, const char *const *texts, const char *const *texts_b,
-                        const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs);
+                        const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs, float *ms);
 
 /* The same for n inputs already tokenised: ids [n, T] (each in [0, vocab)), type_ids [n, T] or NULL (all 0),
  * mask [n, T] (1 real token, 0 padding, normally at the end; every row starts with a real token, [CLS]),
  * 1 <= T <= max length. */
 int epee_classify_ids(epee_session *s, int n, int T, const int32_t *ids, const int32_t *type_ids, const float *mask,
-                      const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs);
+                      const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs, float *ms);
 
 /* One line describing the session's last failed call ("" if none failed). */
 const char *epee_session_error(const epee_session *s);

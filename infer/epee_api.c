@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/progress.h"
 #include "infer/engine.h"
 #include "infer/model_file.h"
 
@@ -121,15 +122,19 @@ static int resolve_policy(epee_session *s, const epee_exit_policy *in, epee_poli
   return 0;
 }
 
-/* One engine batch of n <= max_batch rows; outputs at the rows' own positions. */
+/* One engine batch of n <= max_batch rows; outputs at the rows' own positions, ms counted from t_call. */
 static void classify_chunk(epee_session *s, int n, int T, const int32_t *ids, const int32_t *types, const float *mask,
-                           const epee_policy *p, int *labels, int *exit_layers, float *probs) {
+                           const epee_policy *p, int *labels, int *exit_layers, float *probs, float *ms,
+                           double t_call) {
   model_batch mb = {.B = n, .T = T, .ids = ids, .type_ids = types, .mask = mask};
-  engine_classify(&s->g, &mb, p, labels, exit_layers ? exit_layers : s->layers, probs);
+  float before = (float)(1e3 * (now_seconds() - t_call));
+  engine_classify(&s->g, &mb, p, labels, exit_layers ? exit_layers : s->layers, probs, ms);
+  for (int i = 0; ms && i < n; i++) ms[i] += before;
 }
 
 int epee_classify_ids(epee_session *s, int n, int T, const int32_t *ids, const int32_t *type_ids, const float *mask,
-                      const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs) {
+                      const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs, float *ms) {
+  double t_call = now_seconds();
   const model_meta *meta = &s->model->meta;
   epee_policy p;
   if (resolve_policy(s, policy, &p)) return -1;
@@ -157,14 +162,16 @@ int epee_classify_ids(epee_session *s, int n, int T, const int32_t *ids, const i
     int cn = n - c0 < s->g.max_batch ? n - c0 : s->g.max_batch;
     size_t off = (size_t)c0 * T;
     classify_chunk(s, cn, T, ids + off, type_ids ? type_ids + off : NULL, mask + off, &p, labels + c0,
-                   exit_layers ? exit_layers + c0 : NULL, probs ? probs + (size_t)c0 * C : NULL);
+                   exit_layers ? exit_layers + c0 : NULL, probs ? probs + (size_t)c0 * C : NULL, ms ? ms + c0 : NULL,
+                   t_call);
   }
   s->err[0] = '\0';
   return 0;
 }
 
 int epee_classify_texts(epee_session *s, int n, const char *const *texts, const char *const *texts_b,
-                        const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs) {
+                        const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs, float *ms) {
+  double t_call = now_seconds();
   const epee_model *m = s->model;
   epee_policy p;
   if (resolve_policy(s, policy, &p)) return -1;
@@ -194,7 +201,7 @@ int epee_classify_texts(epee_session *s, int n, const char *const *texts, const 
       }
     }
     classify_chunk(s, cn, T, s->ids, s->types, s->mask, &p, labels + c0, exit_layers ? exit_layers + c0 : NULL,
-                   probs ? probs + (size_t)c0 * C : NULL);
+                   probs ? probs + (size_t)c0 * C : NULL, ms ? ms + c0 : NULL, t_call);
   }
   s->err[0] = '\0';
   return 0;

@@ -19,8 +19,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: epee-infer MODEL.h5 [--input FILE.tsv|FILE.jsonl|-] [options]\n"
           "Classifies every input of FILE with the model's early-exit engine and writes one JSON line per input,\n"
-          "in input order: {\"label\": ..., \"confidence\": ..., \"exit_layer\": ...}. Without --input it describes\n"
-          "the model.\n"
+          "in input order: {\"label\": ..., \"confidence\": ..., \"exit_layer\": ..., \"ms\": ...} (ms: from the start of\n"
+          "its batch until its answer was ready). Without --input it describes the model.\n"
           "  --input FILE|-        TSV with a header line, or JSON Lines (.jsonl/.json/.ndjson); '-' reads stdin\n"
           "                        (JSON Lines if it starts with '{', else TSV)\n"
           "  --text-column C       the text column or key (default text)\n"
@@ -193,7 +193,7 @@ static void json_string(FILE *f, const char *s) {
 /* One line per input, input order. A regular file (or a new one) is written to "<path>.tmp.<pid>" and
  * renamed, so a reader never sees half a file; anything else (a pipe, /dev/null) is written directly. */
 static int write_predictions(const char *path, const model_meta *meta, int N, const int *pred, const int *layers,
-                             const float *probs, epee_err *e) {
+                             const float *probs, const float *ms, epee_err *e) {
   char tmp[4200] = "";
   struct stat st;
   FILE *f = stdout;
@@ -207,7 +207,8 @@ static int write_predictions(const char *path, const model_meta *meta, int N, co
   for (int i = 0; i < N; i++) {
     fputs("{\"label\":", f);
     json_string(f, meta->labels[pred[i]]);
-    fprintf(f, ",\"confidence\":%.6f,\"exit_layer\":%d}\n", (double)probs[(size_t)i * C + pred[i]], layers[i]);
+    fprintf(f, ",\"confidence\":%.6f,\"exit_layer\":%d,\"ms\":%.3f}\n", (double)probs[(size_t)i * C + pred[i]],
+            layers[i], (double)ms[i]);
   }
   int ok = fflush(f) == 0 && !ferror(f);
   if (f != stdout) ok &= fclose(f) == 0;
@@ -286,7 +287,7 @@ int main(int argc, char **argv) {
   ds_encoded enc = {0};
   engine g = {0};
   int *pred = NULL, *lay = NULL, *pred0 = NULL, rc = 1;
-  float *probs = NULL;
+  float *probs = NULL, *ms = NULL;
   char stdin_path[4200] = "", tmp_dir[4096] = "";
   FILE *rep = o.output ? stdout : stderr;
   if (model_file_read(o.model, &m, &meta, &e)) goto done;
@@ -318,16 +319,18 @@ int main(int argc, char **argv) {
   pred = epee_malloc(sizeof(int) * (size_t)N), lay = epee_malloc(sizeof(int) * (size_t)N);
   pred0 = epee_malloc(sizeof(int) * (size_t)N);
   probs = epee_malloc(sizeof(float) * (size_t)N * C);
+  ms = epee_malloc(sizeof(float) * (size_t)N);
   describe(rep, o.model, &m, &meta, &pol); /* only now: a failure above leaves exactly one line on stderr */
   fprintf(rep, "input %s: %d inputs (%d truncated to %d tokens), tokenised in %.3f s (%.1f us per input)\n",
           o.input, N, enc.n_truncated, meta.max_length, t_tok, 1e6 * t_tok / N);
 
   /* The first pass also warms up every shape full depth uses (each batch's first layer has all its rows),
    * so the timed passes below compare warm engines. */
-  double t_pol = engine_classify_dataset(&g, &enc, B, &pol, pred, lay, probs);
+  double t_pol = engine_classify_dataset(&g, &enc, B, &pol, pred, lay, probs, ms);
   double mean_layer = mean_int(lay, N);
   if (gold) {
-    engine_pass tp[2] = {{.label = pred0}, {.label = NULL}}; /* the policy's answers are deterministic: kept from above */
+    /* the policy's answers are deterministic (kept from above); its times are taken again, warm */
+    engine_pass tp[2] = {{.label = pred0}, {.ms = ms}};
     time_pair(&g, &enc, N, B, &pol, tp);
     double t_none = tp[0].seconds;
     t_pol = tp[1].seconds;
@@ -343,7 +346,7 @@ int main(int argc, char **argv) {
     fprintf(rep, "policy %-8s mean exit layer %.2f / %d  layer speed-up %.2fx  %.3f s at batch %d (%.1f inputs/s)\n",
             epee_policy_name(pol.kind), mean_layer, L, L / mean_layer, t_pol, B, N / t_pol);
   }
-  if (write_predictions(o.output, &meta, N, pred, lay, probs, &e)) goto done;
+  if (write_predictions(o.output, &meta, N, pred, lay, probs, ms, &e)) goto done;
 
   if (o.bench) {
     int n1 = N < 1000 ? N : 1000;
@@ -375,7 +378,7 @@ done:
   }
   if (stdin_path[0]) remove(stdin_path);
   if (tmp_dir[0]) rmdir(tmp_dir);
-  free(pred), free(lay), free(pred0), free(probs);
+  free(pred), free(lay), free(pred0), free(probs), free(ms);
   engine_free(&g);
   ds_encoded_free(&enc);
   ds_raw_free(&raw);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/progress.h"
 #include "core/rng.h"
 #include "infer/engine.h"
 #include "models/bert.h"
@@ -95,7 +96,7 @@ static void test_none_is_the_last_exit(void) {
   training_logits(ref);
   epee_policy none = {EPEE_POLICY_NONE, 0, 0};
   model_batch mb = batch_of(B, T, ids, types, mask);
-  engine_classify(&g, &mb, &none, lab, lay, probs);
+  engine_classify(&g, &mb, &none, lab, lay, probs, NULL);
   for (int b = 0; b < B; b++) {
     const float *z = ref + (b * L + L - 1) * C;
     int best = 0;
@@ -136,8 +137,14 @@ static void test_engine_equals_simulation(void) {
   int np = policy_grid(pols), early = 0, mixed = 0;
   for (int pi = 0; pi < np; pi++) {
     int lab[B], lay[B], lo = L, hi = 1;
-    engine_classify(&g, &mb, &pols[pi], lab, lay, probs);
+    float ms[B];
+    double t0 = now_seconds();
+    engine_classify(&g, &mb, &pols[pi], lab, lay, probs, ms);
+    double call_ms = 1e3 * (now_seconds() - t0);
     for (int b = 0; b < B; b++) {
+      /* a row's answer time lies within the call, and a row that left earlier was answered no later */
+      CU_ASSERT(ms[b] > 0 && ms[b] <= call_ms + 1e-3);
+      for (int b2 = 0; b2 < B; b2++) CU_ASSERT(lay[b] >= lay[b2] || ms[b] <= ms[b2]);
       int slab, sl = epee_policy_run(&pols[pi], all + b * L * C, L, C, &slab);
       CU_ASSERT_EQUAL(lay[b], sl + 1);
       CU_ASSERT_EQUAL(lab[b], slab);
@@ -184,14 +191,14 @@ static void test_batch_equals_singles_and_padding_is_inert(void) {
     float probs[B * C], pprobs[B * C], rprobs[B * C];
     model_batch mb = batch_of(B, T, ids, types, mask), pb = batch_of(B, TMAX, pid, pty, pmk),
                 rb = batch_of(B, T, rid, rty, rmk);
-    engine_classify(&g, &mb, &pols[pi], lab, lay, probs);
-    engine_classify(&g, &pb, &pols[pi], plab, play, pprobs);
-    engine_classify(&g, &rb, &pols[pi], rlab, rlay, rprobs);
+    engine_classify(&g, &mb, &pols[pi], lab, lay, probs, NULL);
+    engine_classify(&g, &pb, &pols[pi], plab, play, pprobs, NULL);
+    engine_classify(&g, &rb, &pols[pi], rlab, rlay, rprobs, NULL);
     for (int b = 0; b < B; b++) {
       int y1, l1, r = B - 1 - b;
       float p1[C];
       model_batch one = batch_of(1, lens[b], ids + b * T, types + b * T, mask + b * T);
-      engine_classify(&g, &one, &pols[pi], &y1, &l1, p1);
+      engine_classify(&g, &one, &pols[pi], &y1, &l1, p1, NULL);
       CU_ASSERT(l1 == lay[b] && y1 == lab[b]);
       CU_ASSERT(play[b] == lay[b] && plab[b] == lab[b]);
       CU_ASSERT(rlay[r] == lay[b] && rlab[r] == lab[b]);
@@ -221,7 +228,7 @@ static void test_no_allocation_after_warmup(void) {
   for (int pi = 0; pi < np; pi++)
     for (int n = 0; n <= B; n += 3) {
       model_batch mb = batch_of(n, T, ids, types, mask);
-      engine_classify(&g, &mb, &pols[pi], lab, lay, probs);
+      engine_classify(&g, &mb, &pols[pi], lab, lay, probs, NULL);
     }
   model_batch mb = batch_of(B, T, ids, types, mask);
   engine_all_exits(&g, &mb, all);
@@ -229,7 +236,7 @@ static void test_no_allocation_after_warmup(void) {
   CU_ASSERT_EQUAL(g.ctx.tape.n, 0);
   int sentinel = -7;
   model_batch empty = batch_of(0, T, ids, types, mask);
-  engine_classify(&g, &empty, &pols[1], &sentinel, &sentinel, NULL);
+  engine_classify(&g, &empty, &pols[1], &sentinel, &sentinel, NULL, NULL);
   CU_ASSERT_EQUAL(sentinel, -7);
   engine_free(&g);
 }
@@ -260,13 +267,13 @@ static void test_dataset_in_input_order(void) {
   epee_policy p = {EPEE_POLICY_EPEE, 0.3f, 2};
   int lab[N], lay[N];
   float probs[N * C];
-  double s = engine_classify_dataset(&g, &d, 5, &p, lab, lay, probs);
+  double s = engine_classify_dataset(&g, &d, 5, &p, lab, lay, probs, NULL);
   CU_ASSERT(s >= 0);
   for (int i = 0; i < N; i++) {
     int b = i % B, y1, l1;
     float p1[C];
     model_batch one = batch_of(1, lens[b], ids + b * T, types + b * T, mask + b * T);
-    engine_classify(&g, &one, &p, &y1, &l1, p1);
+    engine_classify(&g, &one, &p, &y1, &l1, p1, NULL);
     CU_ASSERT(lab[i] == y1 && lay[i] == l1);
     for (int k = 0; k < C; k++) CU_ASSERT(fabsf(probs[i * C + k] - p1[k]) <= 1e-5f);
   }
@@ -283,7 +290,7 @@ static void test_dataset_in_input_order(void) {
     double sum = 0;
     for (int i = 0; i < NB; i++) sum += calls[k][i];
     CU_ASSERT(pass[k].seconds > 0 && fabs(sum - pass[k].seconds) <= 1e-9);
-    engine_classify_dataset(&g, &d, 5, &pols[k], lab, lay, NULL);
+    engine_classify_dataset(&g, &d, 5, &pols[k], lab, lay, NULL, NULL);
     CU_ASSERT(memcmp(lab, plab[k], sizeof lab) == 0 && memcmp(lay, play[k], sizeof lay) == 0);
   }
   engine_free(&g);

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/progress.h"
 #include "core/rng.h"
 #include "infer/engine.h"
 #include "infer/epee.h"
@@ -80,7 +81,7 @@ static void reference(const epee_policy *p, int *lab, int *lay, float *probs) {
     int n = wp_encode(tok, texts[i], NULL, MAXLEN, ids, ty, NULL);
     for (int t = 0; t < n; t++) mask[t] = 1;
     model_batch mb = {.B = 1, .T = n, .ids = ids, .type_ids = ty, .mask = mask};
-    engine_classify(&g, &mb, p, lab + i, lay + i, probs + i * C);
+    engine_classify(&g, &mb, p, lab + i, lay + i, probs + i * C, NULL);
   }
   engine_free(&g);
   wp_free(tok);
@@ -116,18 +117,22 @@ static void test_texts_equal_reference(void) {
     epee_session *s = epee_session_new(em, max_batch, NULL, 0);
     CU_ASSERT_FATAL(s != NULL);
     reference(&cal, rlab, rlay, rprobs); /* NULL policy = the calibrated one from the file */
-    CU_ASSERT_FATAL(epee_classify_texts(s, NT, texts, NULL, NULL, lab, lay, probs) == 0);
+    float ms[NT];
+    double t0 = now_seconds();
+    CU_ASSERT_FATAL(epee_classify_texts(s, NT, texts, NULL, NULL, lab, lay, probs, ms) == 0);
+    double call_ms = 1e3 * (now_seconds() - t0);
+    for (int i = 0; i < NT; i++) CU_ASSERT(ms[i] > 0 && ms[i] <= call_ms + 1e-3); /* within the call */
     for (int i = 0; i < NT; i++) {
       CU_ASSERT(lab[i] == rlab[i] && lay[i] == rlay[i]);
       for (int k = 0; k < C; k++) CU_ASSERT(fabsf(probs[i * C + k] - rprobs[i * C + k]) <= 1e-5f);
       early += lay[i] < L;
     }
     int lab2[NT];
-    CU_ASSERT(epee_classify_texts(s, NT, texts, NULL, NULL, lab2, NULL, NULL) == 0); /* optional outputs */
+    CU_ASSERT(epee_classify_texts(s, NT, texts, NULL, NULL, lab2, NULL, NULL, NULL) == 0); /* optional outputs */
     CU_ASSERT(memcmp(lab2, lab, sizeof lab) == 0);
     reference(&none, rlab, rlay, rprobs);
     epee_exit_policy full = {"none", 0, 0};
-    CU_ASSERT_FATAL(epee_classify_texts(s, NT, texts, NULL, &full, lab, lay, NULL) == 0);
+    CU_ASSERT_FATAL(epee_classify_texts(s, NT, texts, NULL, &full, lab, lay, NULL, NULL) == 0);
     for (int i = 0; i < NT; i++) CU_ASSERT(lab[i] == rlab[i] && lay[i] == L);
     CU_ASSERT_STRING_EQUAL(epee_session_error(s), "");
     epee_session_free(s);
@@ -156,15 +161,15 @@ static void test_ids_and_pairs(void) {
   }
   const char *two[2] = {texts[0], texts[4]};
   int lab[2], lay[2], tlab[2], tlay[2];
-  CU_ASSERT(epee_classify_ids(s, 2, MAXLEN, ids, ty, mask, NULL, lab, lay, NULL) == 0);
-  CU_ASSERT(epee_classify_texts(s, 2, two, NULL, NULL, tlab, tlay, NULL) == 0);
+  CU_ASSERT(epee_classify_ids(s, 2, MAXLEN, ids, ty, mask, NULL, lab, lay, NULL, NULL) == 0);
+  CU_ASSERT(epee_classify_texts(s, 2, two, NULL, NULL, tlab, tlay, NULL, NULL) == 0);
   CU_ASSERT(lab[0] == tlab[0] && lab[1] == tlab[1] && lay[0] == tlay[0] && lay[1] == tlay[1]);
   /* a pair: [CLS] a [SEP] b [SEP] with type ids 0/1 */
   const char *a[1] = {texts[1]}, *b[1] = {texts[3]};
   int n = wp_encode(tok, a[0], b[0], MAXLEN, ids, ty, NULL);
   for (int t = 0; t < n; t++) mask[t] = 1;
-  CU_ASSERT(epee_classify_ids(s, 1, n, ids, ty, mask, NULL, lab, lay, NULL) == 0);
-  CU_ASSERT(epee_classify_texts(s, 1, a, b, NULL, tlab, tlay, NULL) == 0);
+  CU_ASSERT(epee_classify_ids(s, 1, n, ids, ty, mask, NULL, lab, lay, NULL, NULL) == 0);
+  CU_ASSERT(epee_classify_texts(s, 1, a, b, NULL, tlab, tlay, NULL, NULL) == 0);
   CU_ASSERT(lab[0] == tlab[0] && lay[0] == tlay[0]);
   wp_free(tok);
   model_free(&m);
@@ -191,26 +196,26 @@ static void test_bad_arguments(void) {
   const char *with_null[2] = {"the cell", NULL};
   epee_exit_policy unknown = {"fastest", 0, 0}, unnamed = {NULL, 0, 0}, neg_tau = {"entropy", -0.5f, 0},
                    no_patience = {"patience", 0, 0};
-  EXPECT_FAIL(s, epee_classify_ids(s, 2, 4, big, ty, mask, NULL, lab, lay, NULL),
+  EXPECT_FAIL(s, epee_classify_ids(s, 2, 4, big, ty, mask, NULL, lab, lay, NULL, NULL),
               "row 1, position 1: token id 30 outside the vocabulary [0, 30)");
-  EXPECT_FAIL(s, epee_classify_ids(s, 2, 4, ids, bad_ty, mask, NULL, lab, lay, NULL),
+  EXPECT_FAIL(s, epee_classify_ids(s, 2, 4, ids, bad_ty, mask, NULL, lab, lay, NULL, NULL),
               "row 0, position 2: type id 2 outside [0, 2)");
-  EXPECT_FAIL(s, epee_classify_ids(s, 2, 4, ids, ty, hole, NULL, lab, lay, NULL), "row 1: mask[0] is 0");
-  EXPECT_FAIL(s, epee_classify_ids(s, 2, 4, ids, ty, half, NULL, lab, lay, NULL),
+  EXPECT_FAIL(s, epee_classify_ids(s, 2, 4, ids, ty, hole, NULL, lab, lay, NULL, NULL), "row 1: mask[0] is 0");
+  EXPECT_FAIL(s, epee_classify_ids(s, 2, 4, ids, ty, half, NULL, lab, lay, NULL, NULL),
               "row 0, position 1: mask 0.5, expected 0 or 1");
-  EXPECT_FAIL(s, epee_classify_ids(s, 1, MAXLEN + 1, ids, ty, mask, NULL, lab, lay, NULL),
+  EXPECT_FAIL(s, epee_classify_ids(s, 1, MAXLEN + 1, ids, ty, mask, NULL, lab, lay, NULL, NULL),
               "T = 13; expected n >= 0 and 1 <= T <= 12");
-  EXPECT_FAIL(s, epee_classify_texts(s, 2, with_null, NULL, NULL, lab, lay, NULL), "texts[1] is NULL");
-  EXPECT_FAIL(s, epee_classify_texts(s, -1, texts, NULL, NULL, lab, lay, NULL), "n = -1");
-  EXPECT_FAIL(s, epee_classify_texts(s, 1, texts, NULL, &unknown, lab, lay, NULL),
+  EXPECT_FAIL(s, epee_classify_texts(s, 2, with_null, NULL, NULL, lab, lay, NULL, NULL), "texts[1] is NULL");
+  EXPECT_FAIL(s, epee_classify_texts(s, -1, texts, NULL, NULL, lab, lay, NULL, NULL), "n = -1");
+  EXPECT_FAIL(s, epee_classify_texts(s, 1, texts, NULL, &unknown, lab, lay, NULL, NULL),
               "policy 'fastest': expected none, entropy, patience, epee or pcee");
-  EXPECT_FAIL(s, epee_classify_texts(s, 1, texts, NULL, &unnamed, lab, lay, NULL), "policy '(null)'");
-  EXPECT_FAIL(s, epee_classify_texts(s, 1, texts, NULL, &neg_tau, lab, lay, NULL),
+  EXPECT_FAIL(s, epee_classify_texts(s, 1, texts, NULL, &unnamed, lab, lay, NULL, NULL), "policy '(null)'");
+  EXPECT_FAIL(s, epee_classify_texts(s, 1, texts, NULL, &neg_tau, lab, lay, NULL, NULL),
               "policy entropy: tau -0.5, expected a finite number >= 0");
-  EXPECT_FAIL(s, epee_classify_texts(s, 1, texts, NULL, &no_patience, lab, lay, NULL),
+  EXPECT_FAIL(s, epee_classify_texts(s, 1, texts, NULL, &no_patience, lab, lay, NULL, NULL),
               "policy patience: patience 0, expected an integer >= 1");
   for (int i = 0; i < NT; i++) CU_ASSERT(lab[i] == -3 && lay[i] == -3); /* nothing written on failure */
-  CU_ASSERT(epee_classify_texts(s, 0, NULL, NULL, NULL, NULL, NULL, NULL) == 0); /* nothing to do */
+  CU_ASSERT(epee_classify_texts(s, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL) == 0); /* nothing to do */
   CU_ASSERT_STRING_EQUAL(epee_session_error(s), "");                             /* a success clears it */
   epee_session_free(s);
 }
@@ -232,7 +237,7 @@ static void *classify_all(void *arg) {
   o->rc = s ? 0 : -1;
   for (int rep = 0; s && rep < 20; rep++)
     for (int k = 0; k < 4; k++)
-      o->rc |= epee_classify_texts(s, NT, texts, NULL, &thread_policies[k], o->lab[k], o->lay[k], o->probs[k]);
+      o->rc |= epee_classify_texts(s, NT, texts, NULL, &thread_policies[k], o->lab[k], o->lay[k], o->probs[k], NULL);
   epee_session_free(s);
   return NULL;
 }
@@ -314,7 +319,7 @@ static void test_cli_predictions(void) {
   char path[160], args[600], *out, *err;
   int lab[NT], lay[NT];
   epee_session *s = epee_session_new(em, 4, NULL, 0);
-  CU_ASSERT_FATAL(epee_classify_texts(s, NT, texts, NULL, NULL, lab, lay, NULL) == 0);
+  CU_ASSERT_FATAL(epee_classify_texts(s, NT, texts, NULL, NULL, lab, lay, NULL, NULL) == 0);
   epee_session_free(s);
   /* TSV with gold labels, predictions to a file, report on stdout */
   snprintf(path, sizeof path, "%s/gold.tsv", dir);

@@ -164,8 +164,9 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
            r->speedup, rows[0][k].wall_speedup, rows[1][k].wall_speedup);
   }
   fprintf(f, "\nAccuracy, F1 and layers: the whole test split, batched. Wall-clock speed-up = engine time of policy "
-             "none / engine time of the policy on the same inputs in the same run; at batch 1 over the first %d "
-             "test examples (per-example results do not depend on the batch size).\n", BATCH1_MAX);
+             "none (the last exit only) / engine time of the policy on the same inputs in the same run, every batch "
+             "run under each policy in turn (rotating order) so that machine drift falls on all alike; at batch 1 "
+             "over the first %d test examples (per-example results do not depend on the batch size).\n", BATCH1_MAX);
   if (close_rename(f, tmp, path, e)) goto out;
 
   /* results.json (also embedded in the model file as its metrics) */
