@@ -154,45 +154,55 @@ void engine_all_exits(engine *g, const model_batch *b, float *logits) {
   run(g, b, NULL, NULL, NULL, NULL, NULL, logits);
 }
 
-void engine_run_dataset(engine *g, const ds_encoded *d, int batch, engine_pass *pass, int n_pass) {
-  EPEE_CHECK(batch >= 1 && batch <= g->max_batch && d->max_len <= g->max_len && n_pass >= 1,
-             "engine: dataset shapes above the engine_init sizes, or no pass");
+void engine_run_dataset(engine *g, const ds_encoded *d, int batch, int sweeps, engine_pass *pass, int n_pass) {
+  EPEE_CHECK(batch >= 1 && batch <= g->max_batch && d->max_len <= g->max_len && n_pass >= 1 && sweeps >= 1,
+             "engine: dataset shapes above the engine_init sizes, no pass or no sweep");
   int C = g->m->n_labels;
   ds_plan plan;
   ds_plan_make(d, batch, 0, 0, 0, &plan);
+  int nb = plan.n_batches;
   size_t bt = (size_t)batch * (d->max_len > 0 ? d->max_len : 1);
   int32_t *ids = epee_malloc(sizeof(int32_t) * bt), *types = epee_malloc(sizeof(int32_t) * bt);
   float *mask = epee_malloc(sizeof(float) * bt), *pr = epee_malloc(sizeof(float) * (size_t)batch * C);
   float *rms = epee_malloc(sizeof(float) * (size_t)batch);
   int *lab = epee_malloc(sizeof(int) * (size_t)batch), *lay = epee_malloc(sizeof(int) * (size_t)batch);
-  for (int k = 0; k < n_pass; k++) pass[k].seconds = 0.0;
-  for (int i = 0; i < plan.n_batches; i++) {
-    const ds_batch *bb = &plan.batches[i];
-    ds_fill_batch(d, bb, ids, types, mask, NULL);
-    model_batch mb = {.B = bb->n, .T = bb->max_len, .ids = ids, .type_ids = types, .mask = mask};
-    for (int j = 0; j < n_pass; j++) {
-      engine_pass *ps = &pass[(i + j) % n_pass]; /* rotated: no pass always runs first (cold) or last */
-      double t0 = now_seconds();
-      engine_classify(g, &mb, &ps->policy, lab, lay, ps->probs ? pr : NULL, ps->ms ? rms : NULL);
-      double dt = now_seconds() - t0;
-      ps->seconds += dt;
-      if (ps->call_seconds) ps->call_seconds[i] = dt;
-      for (int r = 0; r < bb->n; r++) {
-        int o = bb->idx[r];
-        if (ps->label) ps->label[o] = lab[r];
-        if (ps->layers) ps->layers[o] = lay[r];
-        if (ps->probs) memcpy(ps->probs + (size_t)o * C, pr + (size_t)r * C, sizeof(float) * (size_t)C);
-        if (ps->ms) ps->ms[o] = rms[r];
+  double *best = epee_malloc(sizeof(double) * (size_t)n_pass * (nb > 0 ? nb : 1)); /* [pass, batch] */
+  for (int s = 0; s < sweeps; s++)
+    for (int i = 0; i < nb; i++) {
+      const ds_batch *bb = &plan.batches[i];
+      ds_fill_batch(d, bb, ids, types, mask, NULL);
+      model_batch mb = {.B = bb->n, .T = bb->max_len, .ids = ids, .type_ids = types, .mask = mask};
+      for (int j = 0; j < n_pass; j++) {
+        int k = (i + s + j) % n_pass; /* rotated: no pass always runs first (cold) or last */
+        engine_pass *ps = &pass[k];
+        double t0 = now_seconds();
+        engine_classify(g, &mb, &ps->policy, lab, lay, ps->probs ? pr : NULL, ps->ms ? rms : NULL);
+        double dt = now_seconds() - t0, *b = &best[(size_t)k * nb + i];
+        if (s > 0 && dt >= *b) continue; /* the answers are the same every sweep; keep the fastest's times */
+        *b = dt;
+        for (int r = 0; r < bb->n; r++) {
+          int o = bb->idx[r];
+          if (ps->label) ps->label[o] = lab[r];
+          if (ps->layers) ps->layers[o] = lay[r];
+          if (ps->probs) memcpy(ps->probs + (size_t)o * C, pr + (size_t)r * C, sizeof(float) * (size_t)C);
+          if (ps->ms) ps->ms[o] = rms[r];
+        }
       }
+    }
+  for (int k = 0; k < n_pass; k++) {
+    pass[k].seconds = 0.0;
+    for (int i = 0; i < nb; i++) {
+      pass[k].seconds += best[(size_t)k * nb + i];
+      if (pass[k].call_seconds) pass[k].call_seconds[i] = best[(size_t)k * nb + i];
     }
   }
   ds_plan_free(&plan);
-  free(ids), free(types), free(mask), free(pr), free(rms), free(lab), free(lay);
+  free(ids), free(types), free(mask), free(pr), free(rms), free(lab), free(lay), free(best);
 }
 
 double engine_classify_dataset(engine *g, const ds_encoded *d, int batch, const epee_policy *p, int *label, int *layers,
                                float *probs, float *ms) {
   engine_pass ps = {.policy = *p, .label = label, .layers = layers, .probs = probs, .ms = ms};
-  engine_run_dataset(g, d, batch, &ps, 1);
+  engine_run_dataset(g, d, batch, 1, &ps, 1);
   return ps.seconds;
 }

@@ -67,7 +67,10 @@ typedef struct {
 
 /* Like engine_classify_dataset for several policies at once, for timing them against each other: every
  * batch is classified under each pass's policy in turn, in an order rotated from batch to batch, so a
- * change of machine speed (frequency, neighbours) during the run falls on all passes alike. */
-void engine_run_dataset(engine *g, const ds_encoded *d, int batch, engine_pass *pass, int n_pass);
+ * sustained change of machine speed (frequency, neighbours) falls on all passes alike; and the whole is
+ * repeated `sweeps` times, each batch keeping its fastest time per pass, so that a short burst of
+ * interference in one call does not count. */
+void engine_run_dataset(engine *g, const ds_encoded *d, int batch, int sweeps, engine_pass *pass, int n_pass);
+#define ENGINE_TIMING_SWEEPS 3 /* what epee-train's test report and epee-infer use */
 
 #endif

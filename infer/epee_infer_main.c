@@ -245,7 +245,7 @@ static void time_pair(engine *g, const ds_encoded *d, int n, int B, const epee_p
   sub.n = n;
   pass[0].policy = (epee_policy){EPEE_POLICY_NONE, 0, 0};
   pass[1].policy = *pol;
-  engine_run_dataset(g, &sub, B, pass, 2);
+  engine_run_dataset(g, &sub, B, ENGINE_TIMING_SWEEPS, pass, 2);
 }
 
 /* Batch-1 latency in ms over the first n inputs, full depth and policy pol: stat_none/stat_pol[4] = p50, p90,

@@ -285,7 +285,7 @@ static void test_dataset_in_input_order(void) {
   engine_pass pass[3];
   for (int k = 0; k < 3; k++)
     pass[k] = (engine_pass){.policy = pols[k], .label = plab[k], .layers = play[k], .call_seconds = calls[k]};
-  engine_run_dataset(&g, &d, 5, pass, 3);
+  engine_run_dataset(&g, &d, 5, 2, pass, 3);
   for (int k = 0; k < 3; k++) {
     double sum = 0;
     for (int i = 0; i < NB; i++) sum += calls[k][i];

@@ -10,6 +10,7 @@
 
 typedef struct {
   double acc, f1, mean_layers, speedup, seconds, wall_speedup;
+  int agree; /* rows whose engine exit layer and label equal the policy simulated on the all-exit logits */
 } test_row;
 
 static FILE *open_tmp(const char *path, char *tmp, size_t n, epee_err *e) {
@@ -39,8 +40,10 @@ static void json_array(FILE *f, const double *x, int n) {
 
 /* Runs the engine over the test split (or its first BATCH1_MAX rows at batch 1) under every policy with
  * have[k], interleaved batch by batch (engine_run_dataset), so their times compare like for like:
- * rows[k] gets policy k's metrics and seconds, wall_speedup against policy none when it is there. */
-static void run_tests(engine *g, const job *j, const epee_policy *pol, const int *have, int B, test_row *rows) {
+ * rows[k] gets policy k's metrics and seconds, wall_speedup against policy none when it is there, and how
+ * many rows agree with the simulation on the test split's all-exit logits[N, L, C] (the calibration path). */
+static void run_tests(engine *g, const job *j, const float *logits, const epee_policy *pol, const int *have, int B,
+                      test_row *rows) {
   ds_encoded sub = j->enc[SPLIT_TEST];
   if (B == 1 && sub.n > BATCH1_MAX) sub.n = BATCH1_MAX;
   int L = j->m.n_layers, C = j->m.n_labels, n = 0, N = sub.n;
@@ -52,7 +55,7 @@ static void run_tests(engine *g, const job *j, const epee_policy *pol, const int
       pass[n++] = (engine_pass){.policy = pol[k], .label = epee_malloc(sizeof(int) * (size_t)N),
                                 .layers = epee_malloc(sizeof(int) * (size_t)N)};
     }
-  engine_run_dataset(g, &sub, B, pass, n);
+  engine_run_dataset(g, &sub, B, ENGINE_TIMING_SWEEPS, pass, n);
   double base = have[EPEE_POLICY_NONE] ? pass[0].seconds : 0; /* none is kind 0: the first pass */
   for (int i = 0; i < n; i++) {
     test_row *r = &rows[which[i]];
@@ -64,6 +67,11 @@ static void run_tests(engine *g, const job *j, const epee_policy *pol, const int
     r->speedup = L / r->mean_layers;
     r->seconds = pass[i].seconds;
     r->wall_speedup = base > 0 && r->seconds > 0 ? base / r->seconds : 0;
+    r->agree = 0;
+    for (int x = 0; x < N; x++) {
+      int y, l = epee_policy_run(&pol[which[i]], logits + (size_t)x * L * C, L, C, &y);
+      r->agree += y == pass[i].label[x] && l + 1 == pass[i].layers[x];
+    }
     free(pass[i].label), free(pass[i].layers);
   }
 }
@@ -141,7 +149,7 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
       have[k] = 1;
       chosen[k] = cr.points[cr.chosen[k]].pol;
     }
-  for (int b = 0; b < 2; b++) run_tests(g, j, chosen, have, Bs[b], rows[b]);
+  for (int b = 0; b < 2; b++) run_tests(g, j, test, chosen, have, Bs[b], rows[b]);
   snprintf(path, sizeof path, "%s/results.md", cfg->run.dir);
   f = open_tmp(path, tmp, sizeof tmp, e);
   if (!f) goto out;
@@ -163,9 +171,21 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
            epee_policy_name(cp->pol.kind), cp->pol.tau, cp->pol.patience, cp->acc, r->acc, r->f1, r->mean_layers,
            r->speedup, rows[0][k].wall_speedup, rows[1][k].wall_speedup);
   }
+  fprintf(f, "\nEngine = simulation (exit layer and label of each row, batched run vs the policy simulated on the "
+             "all-exit logits, as calibration does):");
+  printf("\nengine = simulation on test (exit layer and label per row):");
+  for (int k = 0; k < 5; k++)
+    if (have[k]) {
+      fprintf(f, " %s %d/%d;", epee_policy_name((epee_policy_kind)k), rows[1][k].agree, Nt);
+      printf(" %s %d/%d;", epee_policy_name((epee_policy_kind)k), rows[1][k].agree, Nt);
+    }
+  printf("\n");
+  fprintf(f, " (a row can differ only by a last-bit float difference at a threshold: the engine's GEMMs see "
+             "other row counts).\n");
   fprintf(f, "\nAccuracy, F1 and layers: the whole test split, batched. Wall-clock speed-up = engine time of policy "
              "none (the last exit only) / engine time of the policy on the same inputs in the same run, every batch "
-             "run under each policy in turn (rotating order) so that machine drift falls on all alike; at batch 1 "
+             "run under each policy in turn (rotating order) so that machine drift falls on all alike, three "
+             "times, each batch counting its fastest time per policy; at batch 1 "
              "over the first %d test examples (per-example results do not depend on the batch size).\n", BATCH1_MAX);
   if (close_rename(f, tmp, path, e)) goto out;
 
@@ -179,11 +199,12 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
     fprintf(mj, "%s\"%s\":{\"tau\":%g,\"patience\":%d,\"dev\":{\"accuracy\":%.6f,\"macro_f1\":%.6f,"
                 "\"mean_exit_layer\":%.4f,\"layer_speedup\":%.4f},\"test\":{\"accuracy\":%.6f,\"macro_f1\":%.6f,"
                 "\"mean_exit_layer\":%.4f,\"layer_speedup\":%.4f,\"wall_speedup_batch1\":%.4f,"
-                "\"wall_speedup_batch%d\":%.4f,\"seconds_batch1\":%.4f,\"seconds_batch%d\":%.4f}}",
+                "\"wall_speedup_batch%d\":%.4f,\"seconds_batch1\":%.4f,\"seconds_batch%d\":%.4f,"
+                "\"engine_equals_simulation\":%d}}",
             first ? "" : ",", epee_policy_name(cp->pol.kind), cp->pol.tau, cp->pol.patience, cp->acc, cp->f1,
             cp->mean_layers, cp->speedup, rows[1][k].acc, rows[1][k].f1, rows[1][k].mean_layers, rows[1][k].speedup,
             rows[0][k].wall_speedup, cc->batch, rows[1][k].wall_speedup, rows[0][k].seconds, cc->batch,
-            rows[1][k].seconds);
+            rows[1][k].seconds, rows[1][k].agree);
     first = 0;
   }
   fprintf(mj, "}}");
