@@ -118,6 +118,18 @@ static void test_run_and_resume(void) {
   const char *outs[] = {"config.yaml", "metrics.jsonl", "checkpoint.h5", "summary.json", "calibration.csv",
                         "calibration.svg", "results.md", "results.json", "model.h5"};
   for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) CU_ASSERT(exists("full", outs[i]));
+  /* every policy's engine run agrees with its simulation on all 40 test rows */
+  char p[256], json[8192] = "";
+  snprintf(p, sizeof p, "%s/full/results.json", dir);
+  FILE *f = fopen(p, "r");
+  CU_ASSERT_FATAL(f != NULL);
+  size_t got = fread(json, 1, sizeof json - 1, f);
+  fclose(f);
+  json[got] = '\0';
+  int policies = 0, agree = 0;
+  for (const char *q = json; (q = strstr(q, "\"tau\"")); q++) policies++;
+  for (const char *q = json; (q = strstr(q, "\"engine_equals_simulation\":40}")); q++) agree++;
+  CU_ASSERT(policies >= 4 && agree == policies);
   cfg_free(&c);
 
   tiny_config(&c, "resumed");
