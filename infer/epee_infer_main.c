@@ -240,12 +240,13 @@ static double mean_int(const int *x, int n) {
 
 /* Full depth (pass 0) against policy pol (pass 1) on the same inputs, interleaved batch by batch
  * (engine_run_dataset); the first n inputs of d at batch B. */
-static void time_pair(engine *g, const ds_encoded *d, int n, int B, const epee_policy *pol, engine_pass pass[2]) {
+static void time_pair(engine *g, const ds_encoded *d, int n, int B, int sweeps, const epee_policy *pol,
+                      engine_pass pass[2]) {
   ds_encoded sub = *d;
   sub.n = n;
   pass[0].policy = (epee_policy){EPEE_POLICY_NONE, 0, 0};
   pass[1].policy = *pol;
-  engine_run_dataset(g, &sub, B, ENGINE_TIMING_SWEEPS, pass, 2);
+  engine_run_dataset(g, &sub, B, sweeps, pass, 2);
 }
 
 /* Batch-1 latency in ms over the first n inputs, full depth and policy pol: stat_none/stat_pol[4] = p50, p90,
@@ -254,7 +255,7 @@ static void latency(engine *g, const ds_encoded *d, int n, const epee_policy *po
                     double *stat_pol) {
   engine_pass pass[2] = {{.call_seconds = epee_malloc(sizeof(double) * (size_t)n)},
                          {.call_seconds = epee_malloc(sizeof(double) * (size_t)n)}};
-  time_pair(g, d, n, 1, pol, pass);
+  time_pair(g, d, n, 1, ENGINE_TIMING_SWEEPS, pol, pass);
   for (int k = 0; k < 2; k++) {
     double *t = pass[k].call_seconds, *out = k ? stat_pol : stat_none;
     for (int i = 0; i < n; i++) t[i] *= 1e3;
@@ -328,10 +329,12 @@ int main(int argc, char **argv) {
    * so the timed passes below compare warm engines. */
   double t_pol = engine_classify_dataset(&g, &enc, B, &pol, pred, lay, probs, ms);
   double mean_layer = mean_int(lay, N);
+  /* With gold labels or --bench: full depth against the policy on the same inputs, interleaved (and best of
+   * three sweeps for --bench). The policy's answers are deterministic (kept from above); its times are taken
+   * again, warm. */
+  engine_pass tp[2] = {{.label = pred0}, {.ms = ms}};
+  if (gold || o.bench) time_pair(&g, &enc, N, B, o.bench ? ENGINE_TIMING_SWEEPS : 1, &pol, tp);
   if (gold) {
-    /* the policy's answers are deterministic (kept from above); its times are taken again, warm */
-    engine_pass tp[2] = {{.label = pred0}, {.ms = ms}};
-    time_pair(&g, &enc, N, B, &pol, tp);
     double t_none = tp[0].seconds;
     t_pol = tp[1].seconds;
     fprintf(rep, "policy %-8s accuracy %.4f  macro-F1 %.4f  mean exit layer %.2f / %d  layer speed-up %.2fx  %.3f s\n",
@@ -352,9 +355,7 @@ int main(int argc, char **argv) {
     int n1 = N < 1000 ? N : 1000;
     double pn[4], pp[4];
     latency(&g, &enc, n1, &pol, pn, pp);
-    engine_pass thr[2] = {{.label = NULL}, {.label = NULL}};
-    time_pair(&g, &enc, N, B, &pol, thr);
-    double tn = thr[0].seconds, tp = thr[1].seconds;
+    double tn = tp[0].seconds, tpol = tp[1].seconds;
     fprintf(rep, "\nbench: %d threads; latency at batch 1 over the first %d inputs, throughput at batch %d over %d\n",
             omp_get_max_threads(), n1, B, N);
     fprintf(rep, "%-20s %9s %9s %9s %9s %12s %10s\n", "", "p50 ms", "p90 ms", "p99 ms", "mean ms", "inputs/s",
@@ -363,10 +364,10 @@ int main(int argc, char **argv) {
             N / tn, (double)L);
     char name[32];
     snprintf(name, sizeof name, "early exit (%s)", epee_policy_name(pol.kind));
-    fprintf(rep, "%-20s %9.3f %9.3f %9.3f %9.3f %12.1f %10.2f\n", name, pp[0], pp[1], pp[2], pp[3], N / tp,
+    fprintf(rep, "%-20s %9.3f %9.3f %9.3f %9.3f %12.1f %10.2f\n", name, pp[0], pp[1], pp[2], pp[3], N / tpol,
             mean_layer);
     fprintf(rep, "%-20s %8.2fx %8.2fx %8.2fx %8.2fx %11.2fx %9.2fx\n", "speed-up", pn[0] / pp[0], pn[1] / pp[1],
-            pn[2] / pp[2], pn[3] / pp[3], tn / tp, L / mean_layer);
+            pn[2] / pp[2], pn[3] / pp[3], tn / tpol, L / mean_layer);
     fprintf(rep, "tokenisation (WordPiece, not included above): %.1f us per input, %.0f inputs/s\n", 1e6 * t_tok / N,
             N / t_tok);
   }
