@@ -19,7 +19,8 @@ typedef struct {
   char msg[EPEE_ERR_LEN];
 } epee_err;
 
-/* Sets e->msg (if e is non-NULL) and returns -1, so `return epee_errf(e, "...")` reads well. */
+/* Sets e->msg (if e is non-NULL) and returns -1, so `return epee_errf(e, "...")` reads well. Control
+ * characters (a newline inside an echoed value, say) become '?': an error is always one line. */
 static inline int epee_errf(epee_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static inline int epee_errf(epee_err *e, const char *fmt, ...) {
   if (e) {
@@ -27,6 +28,8 @@ static inline int epee_errf(epee_err *e, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
+    for (char *c = e->msg; *c; c++)
+      if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
   }
   return -1;
 }

@@ -1,15 +1,63 @@
 #include "core/h5io.h"
 
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
+/* ---- the seal: a checksum of the whole file in its HDF5 user block ------------------------------------ */
+
+#define SEAL_BYTES 512 /* HDF5 user block: the library skips it, h5py reads such files unchanged */
+#define SEAL_MAGIC "EPEE-C seal 1: fnv1a64 "
+
+/* FNV-1a over 64-bit little-endian words of bytes [SEAL_BYTES, EOF) (the tail zero-padded), and the size */
+static int file_hash(FILE *fp, uint64_t *hash, uint64_t *size) {
+  enum { CHUNK = 1 << 16 };
+  unsigned char *buf = malloc(CHUNK + 8);
+  if (!buf || fseek(fp, SEAL_BYTES, SEEK_SET) != 0) {
+    free(buf);
+    return -1;
+  }
+  uint64_t h = 0xcbf29ce484222325ull, n = 0;
+  size_t got;
+  while ((got = fread(buf, 1, CHUNK, fp)) > 0) {
+    memset(buf + got, 0, 8); /* fread fills whole chunks until EOF: only the last word is padded */
+    for (size_t i = 0; i < got; i += 8) {
+      uint64_t w;
+      memcpy(&w, buf + i, 8);
+      h = (h ^ w) * 0x100000001b3ull;
+    }
+    n += got;
+  }
+  int bad = ferror(fp);
+  free(buf);
+  *hash = h, *size = n;
+  return bad ? -1 : 0;
+}
+
+int h5_seal(const char *path, epee_err *e) {
+  FILE *fp = fopen(path, "r+b");
+  uint64_t h, n;
+  char head[SEAL_BYTES] = {0};
+  if (!fp) return epee_errf(e, "%s: cannot open to seal", path);
+  int rc = file_hash(fp, &h, &n);
+  snprintf(head, sizeof head, SEAL_MAGIC "%016" PRIx64 " bytes %" PRIu64 "\n", h, n);
+  if (rc == 0 && (fseek(fp, 0, SEEK_SET) != 0 || fwrite(head, 1, SEAL_BYTES, fp) != SEAL_BYTES)) rc = -1;
+  if (fclose(fp) != 0) rc = -1;
+  return rc ? epee_errf(e, "%s: writing the seal failed (disk full?)", path) : 0;
+}
+
 hid_t h5_create_tmp(const char *path, char *tmp_path, size_t tmp_len, epee_err *e) {
   h5_quiet();
   snprintf(tmp_path, tmp_len, "%s.tmp.%ld", path, (long)getpid());
-  hid_t f = H5Fcreate(tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+  H5Pset_userblock(fcpl, SEAL_BYTES);
+  hid_t f = H5Fcreate(tmp_path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+  H5Pclose(fcpl);
   if (f < 0) epee_errf(e, "%s: cannot create file (directory missing or not writable?)", tmp_path);
   return f;
 }
@@ -19,6 +67,7 @@ int h5_commit(hid_t f, const char *tmp_path, const char *path, int ok, epee_err 
     ok = 0;
     epee_errf(e, "%s: closing failed (disk full?)", tmp_path);
   }
+  if (ok && h5_seal(tmp_path, e)) ok = 0;
   if (!ok) {
     unlink(tmp_path);
     return -1;
@@ -44,6 +93,36 @@ hid_t h5_open_read(const char *path, epee_err *e) {
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) epee_errf(e, "%s: HDF5 cannot open it (corrupted?)", path);
   return f;
+}
+
+hid_t h5_open_sealed(const char *path, epee_err *e) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) {
+    epee_errf(e, "%s: cannot read file", path);
+    return -1;
+  }
+  char head[SEAL_BYTES + 1] = {0};
+  size_t got = fread(head, 1, SEAL_BYTES, fp);
+  uint64_t want_h = 0, want_n = 0, h = 0, n = 0;
+  int sealed = got == SEAL_BYTES && strncmp(head, SEAL_MAGIC, strlen(SEAL_MAGIC)) == 0 &&
+               sscanf(head + strlen(SEAL_MAGIC), "%16" SCNx64 " bytes %" SCNu64, &want_h, &want_n) == 2;
+  int hashed = sealed && file_hash(fp, &h, &n) == 0;
+  fclose(fp);
+  if (!sealed) {
+    h5_quiet();
+    if (H5Fis_hdf5(path) <= 0) /* only looks for the signature: safe on any bytes */
+      epee_errf(e, "%s: not an HDF5 file (truncated or foreign?)", path);
+    else
+      epee_errf(e, "%s: no EPEE-C seal in its first %d bytes (an HDF5 file not written by EPEE-C, or by a version "
+                   "before the seal)", path, SEAL_BYTES);
+    return -1;
+  }
+  if (!hashed || n != want_n || h != want_h) {
+    epee_errf(e, "%s: the file does not match its seal (%" PRIu64 " bytes, fnv1a64 %016" PRIx64 "; sealed: %" PRIu64
+                 " bytes, %016" PRIx64 "): corrupted, truncated or edited after writing", path, n, h, want_n, want_h);
+    return -1;
+  }
+  return h5_open_read(path, e);
 }
 
 /* link creation property that makes intermediate groups ("weights/...") */
@@ -138,7 +217,12 @@ int h5_shape(hid_t f, const char *file, const char *name, int *ndim_out, int *sh
   else {
     H5Sget_simple_extent_dims(sp, d, NULL);
     *ndim_out = nd;
-    for (int i = 0; i < nd; i++) shape_out[i] = (int)d[i];
+    for (int i = 0; i < nd && rc == 0; i++) {
+      if (d[i] > (hsize_t)INT_MAX) /* crafted sizes must not wrap into small ones */
+        rc = epee_errf(e, "%s: dataset '%s': dimension %d is %llu, above %d", file, name, i, (unsigned long long)d[i],
+                       INT_MAX);
+      shape_out[i] = (int)d[i];
+    }
   }
   H5Sclose(sp);
   H5Dclose(ds);
@@ -231,10 +315,10 @@ char *h5_read_attr_str(hid_t obj, const char *file, const char *name, epee_err *
     return NULL;
   }
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  hid_t ft = H5Aget_type(a);
+  hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
   char *out = NULL;
-  if (H5Tget_class(ft) != H5T_STRING || !H5Tis_variable_str(ft)) {
-    epee_errf(e, "%s: attribute '%s': expected a variable-length string", file, name);
+  if (H5Tget_class(ft) != H5T_STRING || !H5Tis_variable_str(ft) || H5Sget_simple_extent_npoints(sp) != 1) {
+    epee_errf(e, "%s: attribute '%s': expected one variable-length string", file, name); /* H5Aread fills all */
   } else {
     hid_t t = vlen_str();
     char *v = NULL;
@@ -246,6 +330,7 @@ char *h5_read_attr_str(hid_t obj, const char *file, const char *name, epee_err *
     }
     H5Tclose(t);
   }
+  H5Sclose(sp);
   H5Tclose(ft);
   H5Aclose(a);
   return out;

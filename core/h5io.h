@@ -12,10 +12,20 @@
 
 void h5_quiet(void); /* turn off HDF5's automatic error printing (idempotent) */
 
-/* Create "<path>.tmp.<pid>" for writing; h5_commit closes and renames it onto path (or removes it on
- * failure when ok == 0). Returns a file id or a negative value with e set. */
+/* Create "<path>.tmp.<pid>" for writing; h5_commit closes it, seals it and renames it onto path (or removes
+ * it on failure when ok == 0). Returns a file id or a negative value with e set.
+ *
+ * The seal: HDF5 keeps no checksum on its metadata or on variable-length strings, and libhdf5 1.10 can crash
+ * or loop forever on a file with one corrupted byte there (fuzzing found both). So every file EPEE-C writes
+ * starts with a 512-byte HDF5 user block (skipped by HDF5 and h5py) holding a checksum and the size of the
+ * rest, and h5_open_sealed checks it before HDF5 parses a single byte. */
 hid_t h5_create_tmp(const char *path, char *tmp_path, size_t tmp_len, epee_err *e);
 int h5_commit(hid_t f, const char *tmp_path, const char *path, int ok, epee_err *e);
+/* (Re)writes the seal of a closed file written with h5_create_tmp (tests use it after editing a file). */
+int h5_seal(const char *path, epee_err *e);
+/* Opens read-only after checking the seal: one line naming the file if it is missing or does not match. */
+hid_t h5_open_sealed(const char *path, epee_err *e);
+/* Opens read-only without a seal (files written by other tools, e.g. the PyTorch twin's fixture). */
 hid_t h5_open_read(const char *path, epee_err *e);
 
 int h5_write_floats(hid_t f, const char *name, const float *x, int ndim, const int *shape, epee_err *e);

@@ -308,6 +308,11 @@ int main(int argc, char **argv) {
     if (stdin_to_file(stdin_path, sizeof stdin_path, tmp_dir, sizeof tmp_dir, &e)) goto done;
     input = stdin_path;
   }
+  if (o.text_b_col && meta.bert.type_vocab < 2) {
+    epee_errf(&e, "--text-b-column %s: %s takes no text pairs (type_vocab %d)", o.text_b_col, o.model,
+              meta.bert.type_vocab);
+    goto done;
+  }
   if (!(tok = model_meta_tokenizer(&meta, o.model, &e))) goto done;
   ds_columns cols = {.text_col = o.text_col, .text_b_col = o.text_b_col, .label_col = o.label_col,
                      .allow_missing_label = !o.label_col_given};

@@ -325,7 +325,8 @@ static int parse_attrs(const char *path, const char *mc, const char *tc, const c
 static int config_fits_file(const char *path, const bert_config *b, epee_err *e) {
   struct stat st;
   double D = b->hidden, floats = ((double)b->vocab + b->max_position + b->type_vocab) * D +
-                                 (double)b->layers * (4.0 * D * D + 2.0 * D * b->intermediate);
+                                 (double)b->layers * (4.0 * D * D + 2.0 * D * b->intermediate) +
+                                 (double)b->layers * b->num_labels * D; /* the exits */
   if (stat(path, &st) == 0 && 4.0 * floats > (double)st.st_size)
     return epee_errf(e, "%s: attribute 'model_config' describes at least %.0f weights (%.1f MB) but the file has "
                         "%.1f MB (truncated, or the config does not belong to these weights)",
@@ -348,7 +349,7 @@ static int check_finite(const char *path, const param_store *ps, epee_err *e) {
 int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e) {
   memset(meta, 0, sizeof *meta);
   memset(m, 0, sizeof *m);
-  hid_t f = h5_open_read(path, e);
+  hid_t f = h5_open_sealed(path, e);
   if (f < 0) return -1;
   int rc = -1;
   char *fmt = NULL, *ver = NULL, *mc = NULL, *tc = NULL, *pc = NULL;
@@ -390,6 +391,15 @@ int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e) {
     epee_errf(e, "%s: dataset 'tokenizer/vocab' has %d entries but model_config says vocab %d", path, meta->n_vocab,
               meta->bert.vocab);
     goto done;
+  }
+  for (int i = 0; i < meta->n_labels; i++) { /* predictions name their label: names must be distinct */
+    int dup = 0;
+    for (int k = 0; k < i && !dup; k++) dup = strcmp(meta->labels[k], meta->labels[i]) == 0;
+    if (!meta->labels[i][0] || dup) {
+      epee_errf(e, "%s: dataset 'labels': name %d is %s; expected distinct, non-empty names", path, i,
+                dup ? "a duplicate" : "empty");
+      goto done;
+    }
   }
   epee_err be;
   if (config_fits_file(path, &meta->bert, e)) goto done;

@@ -1,8 +1,10 @@
 /* The model file: one HDF5 file holding everything the engine needs, and nothing from training.
- * Format "epee-model", version "1":
+ * Format "epee-model", version "2":
+ *   user block          512 bytes: the seal, a checksum and the size of the rest of the file, checked before
+ *                       HDF5 reads anything (core/h5io.h; HDF5 and h5py skip user blocks)
  *   root attributes (UTF-8 strings)
  *     format            "epee-model"
- *     format_version    "1"
+ *     format_version    "2"
  *     arch              "bert"
  *     model_config      JSON: the bert_config fields ({"vocab": 30522, "hidden": 768, ...})
  *     tokenizer_config  JSON: {"type": "wordpiece", "lowercase": 1, "max_length": 128}
@@ -29,7 +31,7 @@
 #include "models/bert.h"
 
 #define EPEE_MODEL_FORMAT "epee-model"
-#define EPEE_MODEL_VERSION "1"
+#define EPEE_MODEL_VERSION "2" /* 2: sealed (core/h5io.h) */
 
 typedef struct {
   char *arch;                /* "bert" */

@@ -31,5 +31,6 @@ printf 'data:\n  train: a.tsv\n  dev: b.tsv\n  test: c.tsv\nrun:\n  dir: %s/run\
 expect "train: bad override" 1 "override 'train.lr=abc'" -- "$train" "$tmp/ok.yaml" train.lr=abc
 expect "train: missing data file" 1 "data.train: a.tsv: cannot read it; expected a TSV file" -- "$train" "$tmp/ok.yaml" tokenizer.vocab=/dev/null
 expect "train: cased tokenizer refused" 1 "tokenizer.lowercase: false is not supported" -- "$train" "$tmp/ok.yaml" tokenizer.lowercase=false
+expect "train: text pairs need two segment types" 1 "need model.type_vocab >= 2 (found 1)" -- "$train" "$tmp/ok.yaml" model.type_vocab=1 data.text_b_column=b
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -192,6 +192,8 @@ static const char *variant(const char *name, void (*edit)(hid_t f)) {
     CU_ASSERT_FATAL(f >= 0);
     edit(f);
     H5Fclose(f);
+    epee_err e;
+    CU_ASSERT_FATAL(h5_seal(variant_path, &e) == 0); /* so that the checks behind the seal are reached */
   }
   return variant_path;
 }
@@ -240,6 +242,13 @@ static void two_labels(hid_t f) {
   epee_err e;
   h5_write_strings(f, "labels", labels, 2, &e);
 }
+static void dup_labels(hid_t f) {
+  drop_labels(f);
+  epee_err e;
+  char *dup[C];
+  for (int i = 0; i < C; i++) dup[i] = labels[i > 0 ? i - 1 : 0]; /* the first name twice */
+  h5_write_strings(f, "labels", dup, C, &e);
+}
 static void nan_weight(hid_t f) {
   hid_t ds = H5Dopen2(f, "weights/bert.embeddings.LayerNorm.weight", H5P_DEFAULT);
   float x[D];
@@ -250,7 +259,7 @@ static void nan_weight(hid_t f) {
 }
 static void no_format(hid_t f) { H5Adelete(f, "format"); }
 static void other_format(hid_t f) { set_attr(f, "format", "epee-train-checkpoint"); }
-static void new_version(hid_t f) { set_attr(f, "format_version", "2"); }
+static void new_version(hid_t f) { set_attr(f, "format_version", "3"); }
 static void other_arch(hid_t f) { set_attr(f, "arch", "gpt2"); }
 static void no_policy(hid_t f) { H5Adelete(f, "policy"); }
 static void config_not_json(hid_t f) { set_attr(f, "model_config", "{\"vocab\": 30, hidden: 16}"); }
@@ -286,16 +295,17 @@ static void test_bad_files(void) {
                "dataset 'weights/classifiers.1.weight': expected shape [3, 16], found [4, 16]");
   expect_error(variant("int_weights.h5", int_weights), "'weights/classifiers.0.bias': expected float data");
   expect_error(variant("two_labels.h5", two_labels), "dataset 'labels' has 2 names but the exits have 3 classes");
+  expect_error(variant("dup_labels.h5", dup_labels), "dataset 'labels': name 1 is a duplicate");
   expect_error(variant("nan.h5", nan_weight), "'weights/bert.embeddings.LayerNorm.weight': element 5 is nan");
   expect_error(variant("no_format.h5", no_format), "not an EPEE-C model file (no 'format' attribute)");
   expect_error(variant("checkpoint.h5", other_format), "format 'epee-train-checkpoint' is not 'epee-model'");
-  expect_error(variant("version.h5", new_version), "format_version '2' is not supported (this build reads version 1)");
+  expect_error(variant("version.h5", new_version), "format_version '3' is not supported (this build reads version 2)");
   expect_error(variant("arch.h5", other_arch), "arch 'gpt2' is not supported");
   expect_error(variant("no_policy.h5", no_policy), "attribute 'policy' is missing");
   expect_error(variant("config_json.h5", config_not_json), "attribute 'model_config': column 15");
   expect_error(variant("config_hidden.h5", config_no_hidden),
                "\"hidden\" must be an integer in [1, 65536], found nothing");
-  expect_error(variant("config_big.h5", config_big), "describes at least 202096640 weights (808.4 MB)");
+  expect_error(variant("config_big.h5", config_big), "describes at least 202133504 weights (808.5 MB)");
   expect_error(variant("max_length.h5", long_max_length), "\"max_length\" must be an integer in [2, 12], found '64'");
   expect_error(variant("bpe.h5", bpe_tokenizer), "\"type\" must be \"wordpiece\", found bpe");
   expect_error(variant("policy_name.h5", policy_unknown), "\"name\" must be none, entropy, patience, epee or pcee");
@@ -358,6 +368,34 @@ static void test_truncated(void) {
   free(b);
 }
 
+/* Writes b[n] to path, checks that the seal refuses it, then reseals it (as if the damage had happened before
+ * sealing) so that the checks behind the seal are tested too. */
+static void spit_refused_then_resealed(const char *path, const unsigned char *b, size_t n) {
+  spit(path, b, n);
+  expect_error(path, "does not match its seal");
+  epee_err e;
+  CU_ASSERT_FATAL(h5_seal(path, &e) == 0);
+}
+
+/* A file without a seal, and one edited after sealing, are refused before HDF5 reads them. */
+static void test_seal(void) {
+  size_t n;
+  unsigned char *b = slurp(good, &n);
+  char path[160];
+  snprintf(path, sizeof path, "%s/unsealed.h5", dir);
+  CU_ASSERT_FATAL(n > 512 && memcmp(b, "EPEE-C seal", 11) == 0);
+  memset(b, 0, 512); /* what HDF5 writes in a user block nobody filled */
+  spit(path, b, n);
+  expect_error(path, "no EPEE-C seal in its first 512 bytes");
+  hid_t f = H5Fopen(variant("edited.h5", NULL), H5F_ACC_RDWR, H5P_DEFAULT);
+  CU_ASSERT_FATAL(f >= 0);
+  set_attr(f, "arch", "bert"); /* the same value, rewritten: the bytes move */
+  H5Fclose(f);
+  expect_error(variant_path, "does not match its seal");
+  printf("\n");
+  free(b);
+}
+
 /* Garbage over the bytes of one tensor: the Fletcher-32 checksum names it. */
 static void test_corrupted_weight(void) {
   size_t n;
@@ -370,7 +408,7 @@ static void test_corrupted_weight(void) {
   for (size_t i = 0; i < 16; i++) b[at + bytes / 2 + i] ^= 0x5a;
   char path[160];
   snprintf(path, sizeof path, "%s/corrupt_weight.h5", dir);
-  spit(path, b, n);
+  spit_refused_then_resealed(path, b, n);
   expect_error(path, "dataset 'weights/classifiers.1.weight': read failed (file truncated or corrupted?)");
   printf("\n");
   free(b);
@@ -385,7 +423,7 @@ static void test_corrupted_vocab(void) {
   at[3] = 'q';
   char path[160];
   snprintf(path, sizeof path, "%s/corrupt_vocab.h5", dir);
-  spit(path, b, n);
+  spit_refused_then_resealed(path, b, n);
   expect_error(path, "does not match the file's strings");
   printf("\n");
   free(b);
@@ -446,6 +484,7 @@ void epee_register_tests(void) {
   CU_add_test(s, "weights under any group (checkpoints)", test_weights_group);
   CU_add_test(s, "atomic write; inconsistent meta refused", test_atomic_write);
   CU_add_test(s, "broken, foreign and inconsistent files: one clear line", test_bad_files);
+  CU_add_test(s, "unsealed or edited after sealing: refused", test_seal);
   CU_add_test(s, "truncated at every tenth", test_truncated);
   CU_add_test(s, "corrupted tensor named by its checksum", test_corrupted_weight);
   CU_add_test(s, "corrupted vocabulary caught by the content checksum", test_corrupted_vocab);

@@ -205,6 +205,8 @@ static void test_jsonl_errors(void) {
   char *known[] = {"A"};
   expect_error("unk.jsonl", "{\"text\": \"a\", \"label\": \"A\"}\n{\"text\": \"b\", \"label\": \"Z\"}\n", &TEXT_LABEL, known,
                1, "2: unknown label 'Z' (known: A)");
+  expect_error("unk_nl.jsonl", "{\"text\": \"b\", \"label\": \"Z\\nfake line\"}\n", &TEXT_LABEL, known, 1,
+               "1: unknown label 'Z?fake line' (known: A)"); /* an echoed newline would make two lines */
   expect_error("bad.jsonl", "{\"text\": \"\xc3\", \"label\": \"A\"}\n", &TEXT_LABEL, NULL, 0,
                "1: invalid UTF-8 at byte 11 of the line");
 }

@@ -7,7 +7,7 @@
 #include "infer/model_file.h"
 
 #define CKPT_FORMAT "epee-checkpoint"
-#define CKPT_VERSION "1"
+#define CKPT_VERSION "2" /* 2: sealed (core/h5io.h) */
 /* counters, and the best metric's double bits (exact across resume, so best/early-stop decisions match) */
 enum { ST_STEP, ST_EPOCH, ST_BATCH, ST_BEST_STEP, ST_EVALS, ST_TOTAL, ST_ADAM_T, ST_BEST_BITS, ST_N };
 
@@ -42,7 +42,7 @@ int checkpoint_save(const char *path, const param_store *ps, const adamw *opt, c
 
 int checkpoint_load(const char *path, param_store *ps, adamw *opt, float *best, int *has_best, train_state *st,
                     epee_err *e) {
-  hid_t f = h5_open_read(path, e);
+  hid_t f = h5_open_sealed(path, e);
   if (f < 0) return -1;
   int n = (int)ps->total, rc = -1;
   uint64_t s[ST_N];

@@ -721,6 +721,9 @@ int cfg_validate(const epee_config *c, epee_err *e) {
   if (m->arch != CFG_ARCH_VIT && c->tokenizer.max_length > m->max_position)
     return epee_errf(e, "config: tokenizer.max_length (%d) exceeds model.max_position (%d)", c->tokenizer.max_length,
                      m->max_position);
+  if (c->data.text_b_column[0] && m->type_vocab < 2)
+    return epee_errf(e, "config: data.text_b_column '%.100s' makes text pairs, which need model.type_vocab >= 2 "
+                        "(found %d)", c->data.text_b_column, m->type_vocab);
   const cfg_slist *labels = &c->data.labels;
   if (m->num_labels && labels->n && m->num_labels != labels->n)
     return epee_errf(e, "config: model.num_labels (%d) differs from the %d names in data.labels", m->num_labels,
