@@ -249,6 +249,27 @@ static void dup_labels(hid_t f) {
   for (int i = 0; i < C; i++) dup[i] = labels[i > 0 ? i - 1 : 0]; /* the first name twice */
   h5_write_strings(f, "labels", dup, C, &e);
 }
+/* crafted by hand, as fuzzing found them: a string attribute that is an array of three (H5Aread would write
+ * three pointers into one), and a list of 2^32 + 3 strings (an int cast would make it 3) */
+static hid_t vlen_string_type(void) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  return t;
+}
+static void format_array(hid_t f) {
+  H5Adelete(f, "format");
+  hid_t t = vlen_string_type(), sp = H5Screate_simple(1, (hsize_t[]){3}, NULL);
+  const char *v[3] = {"epee-model", "x", "y"};
+  hid_t a = H5Acreate2(f, "format", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, t, v);
+  H5Aclose(a), H5Sclose(sp), H5Tclose(t);
+}
+static void huge_labels(hid_t f) {
+  drop_labels(f);
+  hid_t t = vlen_string_type(), sp = H5Screate_simple(1, (hsize_t[]){(1ull << 32) + 3}, NULL);
+  H5Dclose(H5Dcreate2(f, "labels", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)); /* never written: no space */
+  H5Sclose(sp), H5Tclose(t);
+}
 static void nan_weight(hid_t f) {
   hid_t ds = H5Dopen2(f, "weights/bert.embeddings.LayerNorm.weight", H5P_DEFAULT);
   float x[D];
@@ -296,6 +317,8 @@ static void test_bad_files(void) {
   expect_error(variant("int_weights.h5", int_weights), "'weights/classifiers.0.bias': expected float data");
   expect_error(variant("two_labels.h5", two_labels), "dataset 'labels' has 2 names but the exits have 3 classes");
   expect_error(variant("dup_labels.h5", dup_labels), "dataset 'labels': name 1 is a duplicate");
+  expect_error(variant("huge_labels.h5", huge_labels), "dataset 'labels': dimension 0 is 4294967299, above");
+  expect_error(variant("format_array.h5", format_array), "attribute 'format': expected one variable-length string");
   expect_error(variant("nan.h5", nan_weight), "'weights/bert.embeddings.LayerNorm.weight': element 5 is nan");
   expect_error(variant("no_format.h5", no_format), "not an EPEE-C model file (no 'format' attribute)");
   expect_error(variant("checkpoint.h5", other_format), "format 'epee-train-checkpoint' is not 'epee-model'");
