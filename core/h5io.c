@@ -165,7 +165,7 @@ int h5_write_u64(hid_t f, const char *name, const uint64_t *x, int n, epee_err *
   return write_ds(f, name, H5T_NATIVE_UINT64, H5T_STD_U64LE, x, 1, &d, e);
 }
 
-static hid_t vlen_str(void) {
+hid_t h5_vlen_str(void) {
   hid_t t = H5Tcopy(H5T_C_S1);
   H5Tset_size(t, H5T_VARIABLE);
   H5Tset_cset(t, H5T_CSET_UTF8);
@@ -173,7 +173,7 @@ static hid_t vlen_str(void) {
 }
 
 int h5_write_strings(hid_t f, const char *name, char *const *s, int n, epee_err *e) {
-  hid_t t = vlen_str();
+  hid_t t = h5_vlen_str();
   hsize_t d = (hsize_t)n;
   int rc = write_ds(f, name, t, t, s, 1, &d, e);
   H5Tclose(t);
@@ -181,7 +181,7 @@ int h5_write_strings(hid_t f, const char *name, char *const *s, int n, epee_err 
 }
 
 int h5_write_attr_str(hid_t obj, const char *name, const char *value, epee_err *e) {
-  hid_t t = vlen_str();
+  hid_t t = h5_vlen_str();
   hid_t sp = H5Screate(H5S_SCALAR);
   hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
   int rc = a >= 0 && H5Awrite(a, t, &value) >= 0 ? 0 : -1;
@@ -283,7 +283,7 @@ int h5_read_strings(hid_t f, const char *file, const char *name, char ***s, int 
   if (H5Tget_class(ft) != H5T_STRING || !H5Tis_variable_str(ft)) {
     rc = epee_errf(e, "%s: dataset '%s': expected variable-length strings", file, name);
   } else {
-    hid_t t = vlen_str();
+    hid_t t = h5_vlen_str();
     char **v = epee_calloc((size_t)sh[0] + 1, sizeof(char *));
     if (H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
       free(v);
@@ -320,7 +320,7 @@ char *h5_read_attr_str(hid_t obj, const char *file, const char *name, epee_err *
   if (H5Tget_class(ft) != H5T_STRING || !H5Tis_variable_str(ft) || H5Sget_simple_extent_npoints(sp) != 1) {
     epee_errf(e, "%s: attribute '%s': expected one variable-length string", file, name); /* H5Aread fills all */
   } else {
-    hid_t t = vlen_str();
+    hid_t t = h5_vlen_str();
     char *v = NULL;
     if (H5Aread(a, t, &v) < 0 || !v) {
       epee_errf(e, "%s: attribute '%s': read failed", file, name);

@@ -34,6 +34,8 @@ int h5_write_u64(hid_t f, const char *name, const uint64_t *x, int n, epee_err *
 int h5_write_strings(hid_t f, const char *name, char *const *s, int n, epee_err *e);
 int h5_write_attr_str(hid_t obj, const char *name, const char *value, epee_err *e);
 
+/* The UTF-8 variable-length string type every string of these files uses (close it with H5Tclose). */
+hid_t h5_vlen_str(void);
 int h5_exists(hid_t f, const char *name);
 /* Reads a dataset that must have exactly the given shape (checked, reported with both shapes). */
 int h5_read_floats(hid_t f, const char *file, const char *name, float *x, int ndim, const int *shape, epee_err *e);

@@ -251,14 +251,9 @@ static void dup_labels(hid_t f) {
 }
 /* crafted by hand, as fuzzing found them: a string attribute that is an array of three (H5Aread would write
  * three pointers into one), and a list of 2^32 + 3 strings (an int cast would make it 3) */
-static hid_t vlen_string_type(void) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, H5T_VARIABLE);
-  return t;
-}
 static void format_array(hid_t f) {
   H5Adelete(f, "format");
-  hid_t t = vlen_string_type(), sp = H5Screate_simple(1, (hsize_t[]){3}, NULL);
+  hid_t t = h5_vlen_str(), sp = H5Screate_simple(1, (hsize_t[]){3}, NULL);
   const char *v[3] = {"epee-model", "x", "y"};
   hid_t a = H5Acreate2(f, "format", t, sp, H5P_DEFAULT, H5P_DEFAULT);
   H5Awrite(a, t, v);
@@ -266,7 +261,7 @@ static void format_array(hid_t f) {
 }
 static void huge_labels(hid_t f) {
   drop_labels(f);
-  hid_t t = vlen_string_type(), sp = H5Screate_simple(1, (hsize_t[]){(1ull << 32) + 3}, NULL);
+  hid_t t = h5_vlen_str(), sp = H5Screate_simple(1, (hsize_t[]){(1ull << 32) + 3}, NULL);
   H5Dclose(H5Dcreate2(f, "labels", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)); /* never written: no space */
   H5Sclose(sp), H5Tclose(t);
 }
