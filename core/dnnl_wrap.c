@@ -214,6 +214,43 @@ static void mm_run(const mm_key *k, const float *a, const float *b, const float 
   mm_release(p);
 }
 
+static const char *isa_name(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+  case dnnl_cpu_isa_sse41: return "sse41";
+  case dnnl_cpu_isa_avx: return "avx";
+  case dnnl_cpu_isa_avx2: return "avx2";
+  case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+  case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+  case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+  case dnnl_cpu_isa_avx512_core: return "avx512_core";
+  case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+  case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+  case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+  default: return "all";
+  }
+}
+
+void dw_describe_machine(FILE *f) {
+  char line[512], cpu[256] = "unknown CPU";
+  FILE *c = fopen("/proc/cpuinfo", "r");
+  while (c && fgets(line, sizeof line, c))
+    if (strncmp(line, "model name", 10) == 0 && strchr(line, ':')) {
+      snprintf(cpu, sizeof cpu, "%s", strchr(line, ':') + 2);
+      cpu[strcspn(cpu, "\n")] = '\0';
+      break;
+    }
+  if (c) fclose(c);
+#if defined(__AVX512F__)
+  const char *vec = "AVX-512 (512-bit)";
+#elif defined(__AVX2__)
+  const char *vec = "AVX2 (256-bit)";
+#else
+  const char *vec = "SSE (128-bit)";
+#endif
+  fprintf(f, "machine: %s; oneDNN ISA %s; compiled for %s; %d OpenMP threads\n", cpu,
+          isa_name(dnnl_get_effective_cpu_isa()), vec, omp_get_max_threads());
+}
+
 void dw_shutdown(void) {
   pthread_once(&scratch_once, scratch_key_make);
   scratch_buf *s = pthread_getspecific(scratch_key);

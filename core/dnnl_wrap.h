@@ -13,6 +13,8 @@
 #ifndef EPEE_DNNL_WRAP_H
 #define EPEE_DNNL_WRAP_H
 
+#include <stdio.h>
+
 /* Y[M,N] = X[M,K] W[N,K]^T (+ b[N]; b may be NULL) */
 void dw_linear_fwd(const float *x, const float *w, const float *b, float *y, int M, int N, int K);
 /* dX[M,K] += dY[M,N] W[N,K] */
@@ -29,6 +31,9 @@ void dw_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *a, i
              float beta, float *c, int ldc);
 /* Plain dnnl_sgemm C[M,N] = op(A) op(B) on contiguous operands: the benchmarks' raw-GEMM baseline. */
 void dw_sgemm_raw(int ta, int tb, int M, int N, int K, const float *a, const float *b, float *c);
+/* One line naming what a benchmark figure was measured on: the CPU model (/proc/cpuinfo), the ISA oneDNN
+ * dispatches to (dnnl_get_effective_cpu_isa), the compiler's vector width and the OpenMP thread count. */
+void dw_describe_machine(FILE *f);
 /* Releases the primitive cache, the stream and the engine. */
 void dw_shutdown(void);
 

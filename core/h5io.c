@@ -165,6 +165,18 @@ int h5_write_u64(hid_t f, const char *name, const uint64_t *x, int n, epee_err *
   return write_ds(f, name, H5T_NATIVE_UINT64, H5T_STD_U64LE, x, 1, &d, e);
 }
 
+int h5_write_bytes(hid_t f, const char *name, const void *data, size_t n, epee_err *e) {
+  if (n == 0) return epee_errf(e, "dataset '%s': nothing to write", name);
+  hsize_t dims = (hsize_t)n, chunk = n < ((size_t)1 << 20) ? (hsize_t)n : ((hsize_t)1 << 20);
+  hid_t sp = H5Screate_simple(1, &dims, NULL), lp = lcpl(), dp = H5Pcreate(H5P_DATASET_CREATE);
+  int ok = H5Pset_chunk(dp, 1, &chunk) >= 0 && H5Pset_fletcher32(dp) >= 0;
+  hid_t ds = ok ? H5Dcreate2(f, name, H5T_STD_U8LE, sp, lp, dp, H5P_DEFAULT) : -1;
+  ok = ds >= 0 && H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0;
+  if (ds >= 0) H5Dclose(ds);
+  H5Pclose(dp), H5Pclose(lp), H5Sclose(sp);
+  return ok ? 0 : epee_errf(e, "writing dataset '%s' failed (disk full?)", name);
+}
+
 hid_t h5_vlen_str(void) {
   hid_t t = H5Tcopy(H5T_C_S1);
   H5Tset_size(t, H5T_VARIABLE);
@@ -269,6 +281,30 @@ int h5_read_ints(hid_t f, const char *file, const char *name, int32_t *x, int nd
 
 int h5_read_u64(hid_t f, const char *file, const char *name, uint64_t *x, int n, epee_err *e) {
   return read_ds(f, file, name, H5T_NATIVE_UINT64, H5T_INTEGER, x, 1, &n, e);
+}
+
+int h5_read_bytes(hid_t f, const char *file, const char *name, size_t max_n, unsigned char **data, size_t *n,
+                  epee_err *e) {
+  int nd, sh[4];
+  *data = NULL;
+  *n = 0;
+  if (h5_shape(f, file, name, &nd, sh, e)) return -1;
+  if (nd != 1 || sh[0] < 1 || (size_t)sh[0] > max_n)
+    return epee_errf(e, "%s: dataset '%s': expected 1 to %zu bytes in one dimension", file, name, max_n);
+  hid_t ds = H5Dopen2(f, name, H5P_DEFAULT), t = ds >= 0 ? H5Dget_type(ds) : -1;
+  int bytes = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) == 1 && H5Tget_sign(t) == H5T_SGN_NONE;
+  if (t >= 0) H5Tclose(t);
+  if (ds >= 0) H5Dclose(ds);
+  if (!bytes) return epee_errf(e, "%s: dataset '%s': expected unsigned 8-bit integers (a file's bytes)", file, name);
+  unsigned char *d = epee_malloc((size_t)sh[0] + 1);
+  if (read_ds(f, file, name, H5T_NATIVE_UINT8, H5T_INTEGER, d, 1, sh, e)) {
+    free(d);
+    return -1;
+  }
+  d[sh[0]] = 0;
+  *data = d;
+  *n = (size_t)sh[0];
+  return 0;
 }
 
 int h5_read_strings(hid_t f, const char *file, const char *name, char ***s, int *n, epee_err *e) {

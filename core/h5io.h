@@ -32,6 +32,8 @@ int h5_write_floats(hid_t f, const char *name, const float *x, int ndim, const i
 int h5_write_ints(hid_t f, const char *name, const int32_t *x, int ndim, const int *shape, epee_err *e);
 int h5_write_u64(hid_t f, const char *name, const uint64_t *x, int n, epee_err *e);
 int h5_write_strings(hid_t f, const char *name, char *const *s, int n, epee_err *e);
+/* n > 0 bytes as a 1-D uint8 dataset with HDF5's Fletcher-32 checksum (files embedded in a model file) */
+int h5_write_bytes(hid_t f, const char *name, const void *data, size_t n, epee_err *e);
 int h5_write_attr_str(hid_t obj, const char *name, const char *value, epee_err *e);
 
 /* The UTF-8 variable-length string type every string of these files uses (close it with H5Tclose). */
@@ -44,6 +46,9 @@ int h5_read_u64(hid_t f, const char *file, const char *name, uint64_t *x, int n,
 /* numel and dims of a dataset (ndim_out <= 4) */
 int h5_shape(hid_t f, const char *file, const char *name, int *ndim_out, int *shape_out, epee_err *e);
 /* malloc'd array of n malloc'd strings */
+/* A 1-D integer dataset of 1 to max_n bytes into *data (malloc'ed, +1 NUL byte not counted in *n). */
+int h5_read_bytes(hid_t f, const char *file, const char *name, size_t max_n, unsigned char **data, size_t *n,
+                  epee_err *e);
 int h5_read_strings(hid_t f, const char *file, const char *name, char ***s, int *n, epee_err *e);
 char *h5_read_attr_str(hid_t obj, const char *file, const char *name, epee_err *e);
 void h5_free_strings(char **s, int n);

@@ -18,6 +18,10 @@ tensor *op_embedding_at(epee_ctx *c, const int32_t *ids, int B, int T, tensor *W
 tensor *op_linear_at(epee_ctx *c, tensor *x, tensor *W, tensor *b, OP_LOC);
 #define op_linear(...) op_linear_at(__VA_ARGS__, OP_AT)
 
+/* x[..., K], W[K, N] (HF Conv1D orientation, GPT-2), b[N] or NULL -> [..., N] = x W + b (oneDNN) */
+tensor *op_conv1d_at(epee_ctx *c, tensor *x, tensor *W, tensor *b, OP_LOC);
+#define op_conv1d(...) op_conv1d_at(__VA_ARGS__, OP_AT)
+
 /* a[Bt, M, K], b[Bt, K, N] (trans_b: b is [Bt, N, K]) -> [Bt, M, N] (oneDNN batched matmul) */
 tensor *op_bmm_at(epee_ctx *c, tensor *a, tensor *b, int trans_b, OP_LOC);
 #define op_bmm(...) op_bmm_at(__VA_ARGS__, OP_AT)
@@ -25,6 +29,10 @@ tensor *op_bmm_at(epee_ctx *c, tensor *a, tensor *b, int trans_b, OP_LOC);
 /* a, b same shape -> a + b (residual) */
 tensor *op_add_at(epee_ctx *c, tensor *a, tensor *b, OP_LOC);
 #define op_add(...) op_add_at(__VA_ARGS__, OP_AT)
+
+/* x[..., N] -> [..., len]: columns [start, start + len) of the last dim (GPT-2's q/k/v out of c_attn) */
+tensor *op_narrow_at(epee_ctx *c, tensor *x, int start, int len, OP_LOC);
+#define op_narrow(...) op_narrow_at(__VA_ARGS__, OP_AT)
 
 /* n tensors of one shape, weights w[n] -> sum_i w_i x_i (the weighted multi-exit loss) */
 tensor *op_weighted_sum_at(epee_ctx *c, int n, tensor *const *xs, const float *w, OP_LOC);

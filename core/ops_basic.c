@@ -1,4 +1,4 @@
-/* Structural ops: residual add, weighted sum (multi-exit loss), reshape. */
+/* Structural ops: residual add, weighted sum (multi-exit loss), narrow, reshape. */
 #include <string.h>
 
 #include "core/ops.h"
@@ -30,6 +30,33 @@ tensor *op_add_at(epee_ctx *c, tensor *a, tensor *b, OP_LOC) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < y->n; i++) py[i] = pa[i] + pb[i];
   tape_record(c, "add", add_backward, y, 2, (tensor *[]){a, b});
+  return y;
+}
+
+/* ---- narrow: x[..., N] -> [..., len], columns [start, start + len) ---- */
+static void narrow_backward(tape_entry *e) {
+  tensor *x = e->in[0];
+  if (!x->requires_grad) return;
+  int N = e->iarg[0], start = e->iarg[1], len = e->iarg[2];
+  int64_t rows = x->n / N;
+  const float *g = e->out->grad;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++)
+    for (int j = 0; j < len; j++) x->grad[r * N + start + j] += g[r * len + j];
+}
+
+tensor *op_narrow_at(epee_ctx *c, tensor *x, int start, int len, OP_LOC) {
+  int N = x->shape[x->ndim - 1];
+  OP_CHECK(start >= 0 && len >= 1 && start + len <= N, "narrow", file, line, "columns outside the last dim", x);
+  int shape[EPEE_MAX_DIMS];
+  for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
+  shape[x->ndim - 1] = len;
+  tensor *y = tensor_new_at(c, x->ndim, shape, file, line);
+  int64_t rows = x->n / N;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++) memcpy(y->data + r * len, x->data + r * N + start, sizeof(float) * (size_t)len);
+  tape_entry *e = tape_record(c, "narrow", narrow_backward, y, 1, (tensor *[]){x});
+  if (e) e->iarg[0] = N, e->iarg[1] = start, e->iarg[2] = len;
   return y;
 }
 

@@ -1,4 +1,4 @@
-/* Text classification datasets: reading (TSV / JSON Lines), encoding with WordPiece, and length-bucketed
+/* Text classification datasets: reading (TSV / JSON Lines), encoding with a tokenizer, and length-bucketed
  * batching.
  *
  * File formats (UTF-8; "\n" or "\r\n" line ends; blank lines are skipped; line numbers in errors count
@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
-#include "data/wordpiece.h"
+#include "data/tokenizer.h"
 
 typedef struct {
   char **texts;       /* [n] */
@@ -45,16 +45,16 @@ void ds_raw_free(ds_raw *d);
 typedef struct {
   int32_t *ids, *type_ids; /* all examples back to back; example i is [offset[i], offset[i] + len[i]) */
   int64_t *offset;         /* [n] */
-  int *len;                /* [n] tokens incl. [CLS]/[SEP] */
+  int *len;                /* [n] tokens incl. the specials */
   int *labels;             /* [n] copied from ds_raw (-1 = none) */
   int n, n_truncated;      /* examples; how many were cut to fit max_len */
   int max_len;             /* longest encoded example (<= the max_len asked for) */
-  int pad_id;              /* [PAD], used by ds_fill_batch */
+  int pad_id;              /* the tokenizer's padding id, used by ds_fill_batch */
 } ds_encoded;
 
-/* Tokenizes every example of raw into at most max_len ids ([CLS] a [SEP] (b [SEP])). Returns 0, or -1 with
- * e set (max_len too small, vocabulary without [PAD]). Free out with ds_encoded_free. */
-int ds_encode(const ds_raw *raw, const wp_tokenizer *t, int max_len, ds_encoded *out, epee_err *e);
+/* Tokenizes every example of raw into at most max_len ids (tok_encode: specials, truncation). Returns 0, or -1
+ * with e set (max_len below tok_min_len). Free out with ds_encoded_free. */
+int ds_encode(const ds_raw *raw, const tokenizer *t, int max_len, ds_encoded *out, epee_err *e);
 void ds_encoded_free(ds_encoded *d);
 
 typedef struct {

@@ -3,18 +3,15 @@
 
 #include "data/dataset.h"
 
-int ds_encode(const ds_raw *raw, const wp_tokenizer *t, int max_len, ds_encoded *out, epee_err *e) {
+int ds_encode(const ds_raw *raw, const tokenizer *t, int max_len, ds_encoded *out, epee_err *e) {
   memset(out, 0, sizeof *out);
-  int need = raw->texts_b ? 3 : 2;
+  int need = tok_min_len(t, raw->texts_b != NULL);
   if (max_len < need)
-    return epee_errf(e, "max_len %d is too small: [CLS] and %s [SEP] need %d", max_len, need == 3 ? "two" : "one",
+    return epee_errf(e, "max_len %d is too small: the %s tokenizer's special tokens need %d", max_len, t->kind->name,
                      need);
-  int pad;
-  wp_special_ids(t, NULL, NULL, &pad, NULL);
-  if (pad < 0) return epee_errf(e, "the vocabulary has no [PAD] token, needed for batching");
   int n = raw->n;
   out->n = n;
-  out->pad_id = pad;
+  out->pad_id = t->sp.pad;
   out->offset = epee_malloc((size_t)n * sizeof *out->offset);
   out->len = epee_malloc((size_t)n * sizeof *out->len);
   out->labels = epee_malloc((size_t)n * sizeof *out->labels);
@@ -29,7 +26,7 @@ int ds_encode(const ds_raw *raw, const wp_tokenizer *t, int max_len, ds_encoded 
       out->type_ids = epee_realloc(out->type_ids, cap * sizeof *out->type_ids);
     }
     int truncated;
-    int len = wp_encode(t, raw->texts[i], raw->texts_b ? raw->texts_b[i] : NULL, max_len, out->ids + used,
+    int len = tok_encode(t, raw->texts[i], raw->texts_b ? raw->texts_b[i] : NULL, max_len, out->ids + used,
                         out->type_ids + used, &truncated);
     out->offset[i] = used;
     out->len[i] = len;

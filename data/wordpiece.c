@@ -139,31 +139,20 @@ int wp_special_ids(const wp_tokenizer *t, int *cls, int *sep, int *pad, int *unk
 
 /* ---- character classes (ASCII answered inline: it is almost all of the traffic) -------------------- */
 
-static int in_ranges(const uc_range *r, int n, uint32_t cp) {
-  int lo = 0, hi = n - 1;
-  while (lo <= hi) {
-    int mid = (lo + hi) / 2;
-    if (cp < r[mid].lo) hi = mid - 1;
-    else if (cp > r[mid].hi) lo = mid + 1;
-    else return 1;
-  }
-  return 0;
-}
-
 static int is_control(uint32_t cp) {
   if (cp < 0x80) return (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0x7F;
-  return in_ranges(uc_control, uc_control_n, cp);
+  return uc_in(uc_control, uc_control_n, cp);
 }
 
 static int is_space(uint32_t cp) {
   if (cp < 0x80) return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r';
-  return in_ranges(uc_space, uc_space_n, cp);
+  return uc_in(uc_space, uc_space_n, cp);
 }
 
 static int is_punct(uint32_t cp) {
   if (cp < 0x80)
     return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
-  return in_ranges(uc_punct, uc_punct_n, cp);
+  return uc_in(uc_punct, uc_punct_n, cp);
 }
 
 /* BasicTokenizer._is_chinese_char: the CJK Unified Ideographs blocks (not Hangul, kana...). */
@@ -189,20 +178,6 @@ static void cp_push(cpbuf *b, uint32_t cp) {
     b->v = epee_realloc(b->v, (size_t)b->cap * sizeof *b->v);
   }
   b->v[b->n++] = cp;
-}
-
-typedef struct {
-  int32_t *v;
-  int n, cap;
-} idbuf;
-
-static void id_push(idbuf *b, int32_t id) {
-  if (b->n == b->cap) {
-    EPEE_CHECK(b->cap < INT_MAX / 2, "text too long to tokenize");
-    b->cap = b->cap ? 2 * b->cap : 64;
-    b->v = epee_realloc(b->v, (size_t)b->cap * sizeof *b->v);
-  }
-  b->v[b->n++] = id;
 }
 
 typedef struct {
@@ -245,10 +220,10 @@ static void clean_text(const char *text, cpbuf *out) {
 /* CPython's Final_Sigma test for the capital sigma at w[i] of the word w[0..n). */
 static int final_sigma(const uint32_t *w, int n, int i) {
   int j = i - 1;
-  while (j >= 0 && in_ranges(uc_case_ignorable, uc_case_ignorable_n, w[j])) j--;
-  if (j < 0 || !in_ranges(uc_cased, uc_cased_n, w[j])) return 0;
-  for (j = i + 1; j < n && in_ranges(uc_case_ignorable, uc_case_ignorable_n, w[j]); j++) {}
-  return j == n || !in_ranges(uc_cased, uc_cased_n, w[j]);
+  while (j >= 0 && uc_in(uc_case_ignorable, uc_case_ignorable_n, w[j])) j--;
+  if (j < 0 || !uc_in(uc_cased, uc_cased_n, w[j])) return 0;
+  for (j = i + 1; j < n && uc_in(uc_case_ignorable, uc_case_ignorable_n, w[j]); j++) {}
+  return j == n || !uc_in(uc_cased, uc_cased_n, w[j]);
 }
 
 static const uc_fold_entry *find_fold(uint32_t cp) {
@@ -276,7 +251,7 @@ static void fold_word(const uint32_t *w, int n, cpbuf *out) {
       cp_push(out, L_BASE + s / (V_COUNT * T_COUNT));
       cp_push(out, V_BASE + s % (V_COUNT * T_COUNT) / T_COUNT);
       if (s % T_COUNT) cp_push(out, T_BASE + s % T_COUNT);
-    } else if (!in_ranges(uc_mn, uc_mn_n, cp)) {
+    } else if (!uc_in(uc_mn, uc_mn_n, cp)) {
       const uc_fold_entry *f = find_fold(cp);
       if (!f) cp_push(out, cp);
       else
@@ -286,9 +261,9 @@ static void fold_word(const uint32_t *w, int n, cpbuf *out) {
 }
 
 /* Step 6: greedy longest-match-first WordPiece of one word w[0..n) (n >= 1). */
-static void wordpiece(const wp_tokenizer *t, const uint32_t *w, int n, scratch *s, idbuf *out) {
+static void wordpiece(const wp_tokenizer *t, const uint32_t *w, int n, scratch *s, tok_ids *out) {
   if (n > WP_MAX_WORD_CHARS) {
-    id_push(out, t->unk);
+    tok_ids_push(out, t->unk);
     return;
   }
   if (n > s->word_cap) {
@@ -307,16 +282,16 @@ static void wordpiece(const wp_tokenizer *t, const uint32_t *w, int n, scratch *
     }
     if (id < 0) { /* no piece fits: the whole word is unknown */
       out->n = first;
-      id_push(out, t->unk);
+      tok_ids_push(out, t->unk);
       return;
     }
-    id_push(out, id);
+    tok_ids_push(out, id);
     start = end;
   }
 }
 
 /* All steps: appends the WordPiece ids of text to out. */
-static void tokenize_into(const wp_tokenizer *t, const char *text, scratch *s, idbuf *out) {
+static void tokenize_into(const wp_tokenizer *t, const char *text, scratch *s, tok_ids *out) {
   clean_text(text, &s->text);
   const uint32_t *c = s->text.v;
   int n = s->text.n;
@@ -342,7 +317,7 @@ static void tokenize_into(const wp_tokenizer *t, const char *text, scratch *s, i
 }
 
 int wp_tokenize(const wp_tokenizer *t, const char *text, int32_t **ids, int *n, int *cap) {
-  idbuf b = {*ids, 0, *cap};
+  tok_ids b = {*ids, 0, *cap};
   scratch s = {0};
   tokenize_into(t, text, &s, &b);
   scratch_free(&s);
@@ -351,33 +326,32 @@ int wp_tokenize(const wp_tokenizer *t, const char *text, int32_t **ids, int *n, 
   return *n = b.n;
 }
 
-int wp_encode(const wp_tokenizer *t, const char *text, const char *text_b, int max_len, int32_t *ids,
-              int32_t *type_ids, int *truncated) {
-  EPEE_CHECK(max_len >= (text_b ? 3 : 2), "max_len must leave room for [CLS] and [SEP] ([SEP] twice for pairs)");
-  scratch s = {0};
-  idbuf a = {0}, b = {0};
-  tokenize_into(t, text, &s, &a);
-  if (text_b) tokenize_into(t, text_b, &s, &b);
-  scratch_free(&s);
-  int budget = max_len - (text_b ? 3 : 2), ka = a.n, kb = b.n;
-  if (!text_b) {
-    if (ka > budget) ka = budget;
-  } else {
-    while (ka + kb > budget) { /* HF longest_first: the longer side loses its last token; ties cut b */
-      if (ka > kb) ka--;
-      else kb--;
-    }
+
+/* ---- the tokenizer kind (data/tokenizer.h) ---- */
+
+static void *kind_load(const tok_asset *a, const char *const *where, int lowercase, tok_specials *sp, int *vocab,
+                       epee_err *e) {
+  if (!lowercase) {
+    epee_errf(e, "%s: tokenizer.lowercase false is not supported: this WordPiece is the uncased BertTokenizer",
+              where[0]);
+    return NULL;
   }
-  if (truncated) *truncated = ka < a.n || kb < b.n;
-  int n = 0;
-  ids[n] = t->cls, type_ids[n++] = 0;
-  for (int i = 0; i < ka; i++) ids[n] = a.v[i], type_ids[n++] = 0;
-  ids[n] = t->sep, type_ids[n++] = 0;
-  if (text_b) {
-    for (int i = 0; i < kb; i++) ids[n] = b.v[i], type_ids[n++] = 1;
-    ids[n] = t->sep, type_ids[n++] = 1;
+  wp_tokenizer *t = load(where[0], (const char *)a[0].data, a[0].len, e);
+  if (t && t->pad < 0) {
+    epee_errf(e, "%s: vocabulary has no [PAD] line, needed for batching", where[0]);
+    wp_free(t);
+    return NULL;
   }
-  free(a.v);
-  free(b.v);
-  return n;
+  if (t) *sp = (tok_specials){t->cls, t->sep, t->pad}, *vocab = t->n;
+  return t;
 }
+
+static int kind_tokenize(const void *impl, const char *text, int32_t **ids, int *n, int *cap) {
+  return wp_tokenize(impl, text, ids, n, cap);
+}
+
+static const char *kind_piece(const void *impl, int id) { return wp_id_to_token(impl, id); }
+static void kind_free(void *impl) { wp_free(impl); }
+
+const tok_kind tok_wordpiece = {"wordpiece", 1, {"vocab.txt"}, "a BERT vocab.txt", kind_load, kind_free,
+                                kind_tokenize, kind_piece};

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "data/tokenizer.h"
 
 #define WP_MAX_WORD_CHARS 100 /* longer words become [UNK] (HF max_input_chars_per_word) */
 
@@ -42,16 +43,11 @@ const char *wp_id_to_token(const wp_tokenizer *t, int id);
  * exist, -1 otherwise. */
 int wp_special_ids(const wp_tokenizer *t, int *cls, int *sep, int *pad, int *unk);
 
-/* Encodes text, or the pair (text, text_b) when text_b != NULL, as [CLS] a [SEP] or [CLS] a [SEP] b [SEP],
- * at most max_len ids including the specials (max_len >= 2, or >= 3 for a pair). Too long input is cut at
- * the end; pairs use HF's "longest_first": drop the last token of the longer side, one at a time, b when
- * both are equally long. ids[max_len], type_ids[max_len] (0 for [CLS] a [SEP], 1 for b [SEP]).
- * Returns the number of ids written; *truncated (if non-NULL) = 1 when anything was cut, else 0. */
-int wp_encode(const wp_tokenizer *t, const char *text, const char *text_b, int max_len, int32_t *ids,
-              int32_t *type_ids, int *truncated);
-
 /* The WordPiece ids of text, without specials, into *ids (growable: *ids may be NULL with *cap 0; it is
  * realloc'ed as needed and the caller frees it). Sets *n to the count and returns it. */
 int wp_tokenize(const wp_tokenizer *t, const char *text, int32_t **ids, int *n, int *cap);
+
+/* The kind "wordpiece" (asset vocab.txt; needs [PAD]; tokenizer.lowercase must be true). */
+extern const tok_kind tok_wordpiece;
 
 #endif

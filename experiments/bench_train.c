@@ -1,9 +1,13 @@
-/* Training throughput of the multi-exit BERT: median step time (forward + backward + AdamW) over
- * repeats, examples/s and achieved GFLOP/s, beside a raw oneDNN GEMM measured in the same run.
- * Usage: bench_train [--layers L] [--hidden D] [--heads H] [--intermediate F] [--seq T] [--batch B]
- *                    [--steps N] [--vocab V] [--labels C]
+/* Training throughput of a multi-exit backbone (BERT by default; any arch of the registry with --arch): median
+ * step time (forward + backward + AdamW) over repeats, examples/s and achieved GFLOP/s, beside a raw oneDNN GEMM
+ * measured in the same run.
+ * Usage: bench_train [--arch bert|albert|gpt2] [--layers L] [--hidden D] [--heads H] [--intermediate F]
+ *                    [--seq T] [--batch B] [--steps N] [--vocab V] [--labels C] [--embedding E] [--groups G]
+ * (the options of experiments/bench_train_torch.py; --embedding and --groups are ALBERT's)
  * FLOPs per training step = 3 x forward, forward per token = 2 L (4 D^2 + 2 D F) + 4 L T D
- * (DESIGN section 7; embeddings are lookups, exits are negligible and not counted). */
+ * (DESIGN section 7; the same per layer for the three archs: q, k, v and the output projection are 4 D^2, GPT-2's
+ * c_attn + c_proj too; embeddings are lookups, ALBERT's E -> D mapping and the exits are negligible and not
+ * counted). */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +17,7 @@
 #include "core/dnnl_wrap.h"
 #include "core/progress.h"
 #include "core/rng.h"
-#include "models/bert.h"
+#include "models/model.h"
 #include "train/multi_exit_loss.h"
 
 static int cmp_double(const void *a, const void *b) {
@@ -40,13 +44,17 @@ static double raw_gemm_gflops(void) {
 }
 
 int main(int argc, char **argv) {
-  bert_config cfg = {.vocab = 30522, .hidden = 768, .layers = 12, .heads = 12, .intermediate = 3072,
-                     .max_position = 512, .type_vocab = 2, .num_labels = 3, .hidden_dropout = 0.1f,
-                     .attention_dropout = 0.1f, .exit_dropout = 0.1f, .layer_norm_eps = 1e-12f, .init_std = 0.02f};
+  /* BERT-base sizes; ALBERT-base's embedding size and single group, GPT-2's exit_norm. No dropout: the PyTorch
+   * twins have none, and both sides must do the same work. */
+  model_config cfg = {.vocab = 30522, .hidden = 768, .layers = 12, .heads = 12, .intermediate = 3072,
+                      .max_position = 512, .type_vocab = 2, .num_labels = 3, .embedding_size = 128,
+                      .hidden_groups = 1, .exit_norm = 1, .layer_norm_eps = 1e-12f, .init_std = 0.02f};
+  const char *arch_name = "bert";
   int T = 128, B = 8, steps = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
     int v = atoi(argv[i + 1]);
-    if (!strcmp(argv[i], "--layers")) cfg.layers = v;
+    if (!strcmp(argv[i], "--arch")) arch_name = argv[i + 1];
+    else if (!strcmp(argv[i], "--layers")) cfg.layers = v;
     else if (!strcmp(argv[i], "--hidden")) cfg.hidden = v;
     else if (!strcmp(argv[i], "--heads")) cfg.heads = v;
     else if (!strcmp(argv[i], "--intermediate")) cfg.intermediate = v;
@@ -55,6 +63,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--steps")) steps = v;
     else if (!strcmp(argv[i], "--vocab")) cfg.vocab = v;
     else if (!strcmp(argv[i], "--labels")) cfg.num_labels = v;
+    else if (!strcmp(argv[i], "--embedding")) cfg.embedding_size = v;
+    else if (!strcmp(argv[i], "--groups")) cfg.hidden_groups = v;
     else {
       fprintf(stderr, "bench_train: unknown option %s\n", argv[i]);
       return 2;
@@ -64,13 +74,20 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_train: need steps >= 1, batch >= 1, 1 <= seq <= %d\n", cfg.max_position);
     return 2;
   }
+  const model_arch *arch = model_find_arch(arch_name);
+  if (!arch) {
+    fprintf(stderr, "bench_train: unknown --arch %s (one of", arch_name);
+    for (int i = 0; model_arch_names[i]; i++) fprintf(stderr, " %s", model_arch_names[i]);
+    fprintf(stderr, ")\n");
+    return 2;
+  }
   model m;
   epee_err e;
-  if (bert_create(&m, &cfg, PARAMS_TRAIN, &e)) {
+  if (model_create(&m, arch, &cfg, PARAMS_TRAIN, 0, &e)) {
     fprintf(stderr, "bench_train: %s\n", e.msg);
     return 2;
   }
-  bert_init_weights(&m, 1);
+  arch->init(&m, 1);
   int L = cfg.layers;
   int32_t *ids = malloc(sizeof(int32_t) * (size_t)B * T), *labels = malloc(sizeof(int32_t) * (size_t)B);
   float *mask = malloc(sizeof(float) * (size_t)B * T), *w = malloc(sizeof(float) * (size_t)L);
@@ -104,10 +121,11 @@ int main(int argc, char **argv) {
   double flop_tok = 2.0 * L * (4 * D * D + 2 * D * F) + 4.0 * L * T * D;
   double gflops = 3.0 * flop_tok * B * T / med / 1e9;
   double peak = raw_gemm_gflops();
-  printf("epee-c   train  L=%d D=%d H=%d F=%d T=%d B=%d threads=%d: median step %.1f ms, %.1f examples/s, "
+  dw_describe_machine(stdout);
+  printf("epee-c   train  %s L=%d D=%d H=%d F=%d T=%d B=%d threads=%d: median step %.1f ms, %.1f examples/s, "
          "%.1f GFLOP/s, %.0f%% of raw oneDNN GEMM (%.1f GFLOP/s)\n",
-         L, cfg.hidden, cfg.heads, cfg.intermediate, T, B, omp_get_max_threads(), 1e3 * med, B / med, gflops,
-         100 * gflops / peak, peak);
+         arch->name, L, cfg.hidden, cfg.heads, cfg.intermediate, T, B, omp_get_max_threads(), 1e3 * med, B / med,
+         gflops, 100 * gflops / peak, peak);
   free(ids), free(labels), free(mask), free(w), free(logits), free(t);
   ctx_free(&c);
   model_free(&m);

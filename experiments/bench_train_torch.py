@@ -1,10 +1,10 @@
-"""PyTorch eager fp32 baseline for experiments/bench_train.c: the same multi-exit BERT (the twin in
-tests/twin/bert_twin.py, HF semantics and names), one training step = forward of all exits, weighted
+"""PyTorch eager fp32 baseline for experiments/bench_train.c: the same multi-exit backbone (the twins in
+tests/twin/<arch>_twin.py, HF semantics and names), one training step = forward of all exits, weighted
 loss, backward, AdamW; median over steps. Developer machine only (Debian python3-torch).
 
-    /usr/bin/python3 experiments/bench_train_torch.py --layers 12 --hidden 768 --heads 12 \
+    /usr/bin/python3 experiments/bench_train_torch.py --arch gpt2 --layers 12 --hidden 768 --heads 12 \
         --intermediate 3072 --seq 128 --batch 8 --steps 10 --threads 2
-The twin has no dropout layers, which only makes the baseline a little faster than BERT proper."""
+The twins have no dropout layers; bench_train runs with dropout 0 too, so both do the same work."""
 import argparse
 import os
 import sys
@@ -13,20 +13,24 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "twin"))
+from albert_twin import MultiExitAlbert  # noqa: E402
 from bert_twin import MultiExitBert, blas_in_use, weighted_loss  # noqa: E402
+from gpt2_twin import MultiExitGPT2  # noqa: E402
 
 
 def main():
     p = argparse.ArgumentParser()
+    p.add_argument("--arch", choices=["bert", "albert", "gpt2"], default="bert")
     for k, v in dict(layers=12, hidden=768, heads=12, intermediate=3072, seq=128, batch=8, steps=10, vocab=30522,
-                     labels=3, threads=2).items():
+                     labels=3, threads=2, embedding=128, groups=1).items():
         p.add_argument("--" + k, type=int, default=v)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    k = dict(vocab=a.vocab, hidden=a.hidden, layers=a.layers, heads=a.heads, intermediate=a.intermediate,
-             max_position=512, type_vocab=2, num_labels=a.labels, layer_norm_eps=1e-12)
-    model = MultiExitBert(k)
+    k = dict(arch=a.arch, vocab=a.vocab, hidden=a.hidden, layers=a.layers, heads=a.heads,
+             intermediate=a.intermediate, max_position=512, type_vocab=2, num_labels=a.labels,
+             layer_norm_eps=1e-12, embedding_size=a.embedding, hidden_groups=a.groups, exit_norm=True)
+    model = {"bert": MultiExitBert, "albert": MultiExitAlbert, "gpt2": MultiExitGPT2}[a.arch](k)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
     ids = torch.randint(0, a.vocab, (a.batch, a.seq))
     types = torch.zeros_like(ids)
@@ -48,7 +52,7 @@ def main():
     D, F, L, T = a.hidden, a.intermediate, a.layers, a.seq
     flop_tok = 2 * L * (4 * D * D + 2 * D * F) + 4 * L * T * D
     gflops = 3 * flop_tok * a.batch * T / med / 1e9
-    print(f"pytorch  train  L={L} D={D} H={a.heads} F={F} T={T} B={a.batch} threads={a.threads}: median step "
+    print(f"pytorch  train  {a.arch} L={L} D={D} H={a.heads} F={F} T={T} B={a.batch} threads={a.threads}: median step "
           f"{1e3 * med:.1f} ms, {a.batch / med:.1f} examples/s, {gflops:.1f} GFLOP/s (torch {torch.__version__}, "
           f"BLAS {blas_in_use()})")
 

@@ -1,9 +1,9 @@
 /* Writes the engine's all-exit logits for the first N inputs of a TSV/JSONL file, with the exact token
- * ids, to an HDF5 file, so experiments/check_export.py can load the model file by name into the PyTorch
- * twin and compare. Usage: export_logits MODEL.h5 INPUT.tsv OUT.h5 [N = 32] */
+ * ids (tokenised by the model file's own tokenizer, whatever its kind), to an HDF5 file, so
+ * experiments/check_export.py can load the model file by name into the PyTorch twin of its arch and compare.
+ * Usage: export_logits MODEL.h5 INPUT.tsv OUT.h5 [N = 32] */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/dnnl_wrap.h"
 #include "infer/engine.h"
@@ -22,17 +22,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "export_logits: %s\n", e.msg);
     return 1;
   }
-  size_t total = 0;
-  for (int i = 0; i < meta.n_vocab; i++) total += strlen(meta.vocab[i]) + 1;
-  char *vb = malloc(total + 1), *p = vb;
-  for (int i = 0; i < meta.n_vocab; i++) p += sprintf(p, "%s\n", meta.vocab[i]);
-  wp_tokenizer *tok = wp_load_buffer(vb, total, &e);
-  free(vb);
   ds_raw raw;
   ds_encoded enc;
   ds_columns cols = {.text_col = "text", .label_col = "label", .allow_missing_label = 1};
-  if (!tok || ds_read(argv[2], &cols, meta.labels, meta.n_labels, &raw, &e) ||
-      ds_encode(&raw, tok, meta.max_length, &enc, &e)) {
+  if (ds_read(argv[2], &cols, meta.labels, meta.n_labels, &raw, &e) ||
+      ds_encode(&raw, meta.tok, meta.max_length, &enc, &e)) {
     fprintf(stderr, "export_logits: %s\n", e.msg);
     return 1;
   }
@@ -45,7 +39,10 @@ int main(int argc, char **argv) {
   ds_batch b = {.idx = idx, .n = N, .max_len = T};
   ds_fill_batch(&enc, &b, ids, types, mask, NULL);
   engine g;
-  if (engine_init(&g, &m, N, T, &e)) return 1;
+  if (N < 1 || engine_init(&g, &m, N, T, &e)) {
+    fprintf(stderr, "export_logits: %s\n", N < 1 ? "no inputs" : e.msg);
+    return 1;
+  }
   model_batch mb = {.B = N, .T = T, .ids = ids, .type_ids = types, .mask = mask};
   engine_all_exits(&g, &mb, logits);
   char tmp[4200];
@@ -58,10 +55,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "export_logits: %s\n", e.msg);
     return 1;
   }
-  printf("wrote %s: %d inputs, logits [%d, %d, %d]\n", argv[3], N, N, L, C);
+  printf("wrote %s: %s model, %s tokenizer, %d inputs, logits [%d, %d, %d]\n", argv[3], m.arch->name,
+         meta.tok->kind->name, N, N, L, C);
   engine_free(&g);
   free(ids), free(types), free(mask), free(logits), free(idx);
-  ds_encoded_free(&enc), ds_raw_free(&raw), wp_free(tok);
+  ds_encoded_free(&enc), ds_raw_free(&raw);
   model_free(&m), model_meta_free(&meta);
   dw_shutdown();
   return 0;

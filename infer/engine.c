@@ -13,8 +13,6 @@ int engine_init(engine *g, model *m, int max_batch, int max_len, epee_err *e) {
   g->max_len = max_len;
   size_t bt = (size_t)max_batch * max_len;
   for (int i = 0; i < 2; i++) g->h[i] = epee_malloc(sizeof(float) * bt * (size_t)m->hidden);
-  g->ids = epee_malloc(sizeof(int32_t) * bt);
-  g->types = epee_malloc(sizeof(int32_t) * bt);
   g->mask = epee_malloc(sizeof(float) * bt);
   g->row = epee_malloc(sizeof(int) * (size_t)max_batch);
   g->len = epee_malloc(sizeof(int) * (size_t)max_batch);
@@ -38,24 +36,19 @@ int engine_init(engine *g, model *m, int max_batch, int max_len, epee_err *e) {
 
 void engine_free(engine *g) {
   if (!g->m) return;
-  free(g->h[0]), free(g->h[1]), free(g->ids), free(g->types), free(g->mask);
+  free(g->h[0]), free(g->h[1]), free(g->mask);
   free(g->row), free(g->len), free(g->state);
   ctx_free(&g->ctx);
   memset(g, 0, sizeof *g);
 }
 
-/* The caller's batch into the engine's buffers (the engine compacts them in place); per row its length. */
+/* The caller's mask into the engine's buffer (compacted in place later); per row its length. */
 static void load_batch(engine *g, const model_batch *b) {
   int n = b->B, T = b->T;
   EPEE_CHECK(n >= 0 && n <= g->max_batch && (n == 0 || (T >= 1 && T <= g->max_len)),
              "engine: batch or length above the engine_init sizes");
   size_t nt = (size_t)n * T;
-  memcpy(g->ids, b->ids, sizeof(int32_t) * nt);
   memcpy(g->mask, b->mask, sizeof(float) * nt);
-  if (b->type_ids)
-    memcpy(g->types, b->type_ids, sizeof(int32_t) * nt);
-  else
-    memset(g->types, 0, sizeof(int32_t) * nt);
   for (int r = 0; r < n; r++) {
     int len = 0;
     for (int t = 0; t < T; t++)
@@ -71,8 +64,6 @@ static void load_batch(engine *g, const model_batch *b) {
 static void move_row(engine *g, const float *h_out, float *h_next, int r, int k, int T, int D) {
   memcpy(h_next + (size_t)k * T * D, h_out + (size_t)r * T * D, sizeof(float) * (size_t)T * D);
   if (k == r) return;
-  memmove(g->ids + (size_t)k * T, g->ids + (size_t)r * T, sizeof(int32_t) * (size_t)T);
-  memmove(g->types + (size_t)k * T, g->types + (size_t)r * T, sizeof(int32_t) * (size_t)T);
   memmove(g->mask + (size_t)k * T, g->mask + (size_t)r * T, sizeof(float) * (size_t)T);
   g->row[k] = g->row[r];
   g->len[k] = g->len[r];
@@ -84,8 +75,6 @@ static void move_row(engine *g, const float *h_out, float *h_next, int r, int k,
 static void trim_rows(engine *g, float *h, int n, int T, int newT, int D) {
   for (int k = 1; k < n; k++) {
     memmove(h + (size_t)k * newT * D, h + (size_t)k * T * D, sizeof(float) * (size_t)newT * D);
-    memmove(g->ids + (size_t)k * newT, g->ids + (size_t)k * T, sizeof(int32_t) * (size_t)newT);
-    memmove(g->types + (size_t)k * newT, g->types + (size_t)k * T, sizeof(int32_t) * (size_t)newT);
     memmove(g->mask + (size_t)k * newT, g->mask + (size_t)k * T, sizeof(float) * (size_t)newT);
   }
 }
@@ -101,12 +90,12 @@ static void run(engine *g, const model_batch *b, const epee_policy *p, int *labe
   if (n == 0) return;
   ctx_reset(&g->ctx);
   arena_mark start = arena_get_mark(&g->ctx.act);
-  model_batch mb = {.B = n, .T = T, .ids = g->ids, .type_ids = g->types, .mask = g->mask};
+  model_batch mb = {.B = n, .T = T, .ids = b->ids, .type_ids = b->type_ids, .mask = g->mask, .pixels = b->pixels};
   tensor *h = m->embed(&g->ctx, m, &mb);
   memcpy(g->h[cur], h->data, sizeof(float) * (size_t)n * T * D);
   arena_release(&g->ctx.act, start);
   for (int l = 0; l < L && n > 0; l++) {
-    mb = (model_batch){.B = n, .T = T, .ids = g->ids, .type_ids = g->types, .mask = g->mask};
+    mb = (model_batch){.B = n, .T = T, .mask = g->mask}; /* layers and exits read only the mask */
     h = tensor_wrap(&g->ctx, g->h[cur], 3, (int[]){n, T, D});
     tensor *out = m->layer(&g->ctx, m, l, h, &mb);
     float *next = g->h[cur ^ 1];

@@ -3,10 +3,10 @@
  *
  * It runs a model layer by layer with grad mode off (no tape, nothing saved for backward). After each
  * layer every active row's exit logits go through the exit policy (infer/policy.h: the same code that
- * calibration simulates); rows that exit write their answer, the others are COMPACTED (hidden states,
- * ids, type ids, mask) so later layers run on fewer rows, and the length is trimmed to the longest
+ * calibration simulates); rows that exit write their answer, the others are COMPACTED (hidden states and
+ * mask: all that layers and exits read) so later layers run on fewer rows, and the length is trimmed to the longest
  * remaining row. Trimming is exact: padding sits at the end of each row and masked keys never reach a
- * real token, so a row's real positions do not depend on how much padding follows them.
+ * real token (with a causal mask too), so a row's real positions do not depend on how much padding follows.
  *
  * Memory: hidden states live in two preallocated ping-pong buffers; a layer's temporaries live in the
  * context's activation arena and are released after the layer (arena marks). engine_init warms up at
@@ -24,8 +24,7 @@ typedef struct {
   epee_ctx ctx;            /* grad_mode 0, training 0 */
   int max_batch, max_len;
   float *h[2];             /* [max_batch, max_len, D] ping-pong hidden states */
-  int32_t *ids, *types;    /* active rows' inputs, compacted [n, T] */
-  float *mask;
+  float *mask;             /* active rows' mask, compacted [n, T] */
   int *row;                /* active row -> the caller's row */
   int *len;                /* active row -> its real length (last real position + 1) */
   epee_exit_state *state;  /* active row -> its policy state */

@@ -60,7 +60,7 @@ epee_session *epee_session_new(const epee_model *m, int max_batch, char *err, si
 void epee_session_free(epee_session *s);
 
 /* Classifies n raw UTF-8 texts (texts_b: the second segments of a pair task, or NULL), tokenised with the
- * model's own WordPiece vocabulary and truncated to its max length. policy: NULL for the calibrated one,
+ * model's own tokenizer (stored in the model file) and truncated to its max length. policy: NULL for the calibrated one,
  * else any policy for this call only. Per input i: labels[i] (class index), exit_layers[i] (layers run,
  * 1..L), probs[i * C + c] (softmax of the answering exit) and ms[i] (milliseconds from the start of the call
  * until input i's answer was ready: early exits are answered before the rest of their batch). exit_layers,

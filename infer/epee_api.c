@@ -12,9 +12,7 @@
 
 struct epee_model {
   model m;
-  model_meta meta;
-  wp_tokenizer *tok;
-  int pad_id;
+  model_meta meta; /* owns the tokenizer */
 };
 
 struct epee_session {
@@ -38,21 +36,13 @@ epee_model *epee_model_load(const char *path, char *err, size_t err_len) {
     free(m);
     return NULL;
   }
-  if (!(m->tok = model_meta_tokenizer(&m->meta, path, &e))) {
-    copy_err(err, err_len, e.msg);
-    epee_model_free(m);
-    return NULL;
-  }
-  wp_special_ids(m->tok, NULL, NULL, &m->pad_id, NULL);
-  if (m->pad_id < 0) m->pad_id = 0; /* padding is masked: any valid id will do */
   return m;
 }
 
 void epee_model_free(epee_model *m) {
   if (!m) return;
-  if (m->m.impl) model_free(&m->m);
+  model_free(&m->m);
   model_meta_free(&m->meta);
-  wp_free(m->tok);
   free(m);
 }
 
@@ -136,6 +126,7 @@ int epee_classify_ids(epee_session *s, int n, int T, const int32_t *ids, const i
                       const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs, float *ms) {
   double t_call = now_seconds();
   const model_meta *meta = &s->model->meta;
+  int vocab = s->model->m.cfg.vocab, types = model_type_vocab(&s->model->m);
   epee_policy p;
   if (resolve_policy(s, policy, &p)) return -1;
   if (n < 0 || T < 1 || T > meta->max_length)
@@ -146,12 +137,11 @@ int epee_classify_ids(epee_session *s, int n, int T, const int32_t *ids, const i
     const int32_t *id = ids + (size_t)r * T, *ty = type_ids ? type_ids + (size_t)r * T : NULL;
     const float *mk = mask + (size_t)r * T;
     for (int t = 0; t < T; t++) {
-      if (id[t] < 0 || id[t] >= meta->n_vocab)
+      if (id[t] < 0 || id[t] >= vocab)
         return fail(s, "epee_classify_ids: row %d, position %d: token id %d outside the vocabulary [0, %d)", r, t,
-                    (int)id[t], meta->n_vocab);
-      if (ty && (ty[t] < 0 || ty[t] >= meta->bert.type_vocab))
-        return fail(s, "epee_classify_ids: row %d, position %d: type id %d outside [0, %d)", r, t, (int)ty[t],
-                    meta->bert.type_vocab);
+                    (int)id[t], vocab);
+      if (ty && (ty[t] < 0 || ty[t] >= types))
+        return fail(s, "epee_classify_ids: row %d, position %d: type id %d outside [0, %d)", r, t, (int)ty[t], types);
       if (mk[t] != 0.0f && mk[t] != 1.0f)
         return fail(s, "epee_classify_ids: row %d, position %d: mask %g, expected 0 or 1", r, t, (double)mk[t]);
     }
@@ -179,16 +169,16 @@ int epee_classify_texts(epee_session *s, int n, const char *const *texts, const 
   if (n > 0 && (!texts || !labels)) return fail(s, "epee_classify_texts: texts and labels are required");
   for (int i = 0; i < n; i++) {
     if (!texts[i]) return fail(s, "epee_classify_texts: texts[%d] is NULL", i);
-    if (texts_b && texts_b[i] && (m->meta.bert.type_vocab < 2 || m->meta.max_length < 3))
-      return fail(s, "epee_classify_texts: texts_b[%d] given, but the model takes no text pairs (type_vocab %d, "
-                     "max length %d)", i, m->meta.bert.type_vocab, m->meta.max_length);
+    if (texts_b && texts_b[i] && (!model_takes_pairs(&m->m) || m->meta.max_length < tok_min_len(m->meta.tok, 1)))
+      return fail(s, "epee_classify_texts: texts_b[%d] given, but the model takes no text pairs (token types %d, "
+                     "max length %d)", i, model_type_vocab(&m->m), m->meta.max_length);
   }
   int L = m->meta.max_length, C = m->meta.n_labels;
   for (int c0 = 0; c0 < n; c0 += s->g.max_batch) {
     int cn = n - c0 < s->g.max_batch ? n - c0 : s->g.max_batch, T = 1;
     for (int i = 0; i < cn; i++) { /* encode at stride L ... */
       const char *b = texts_b ? texts_b[c0 + i] : NULL;
-      s->len[i] = wp_encode(m->tok, texts[c0 + i], b, L, s->ids + (size_t)i * L, s->types + (size_t)i * L, NULL);
+      s->len[i] = tok_encode(m->meta.tok, texts[c0 + i], b, L, s->ids + (size_t)i * L, s->types + (size_t)i * L, NULL);
       if (s->len[i] > T) T = s->len[i];
     }
     for (int i = 0; i < cn; i++) { /* ... then repack at stride T <= L: row i's target never passes a later source */
@@ -197,7 +187,7 @@ int epee_classify_texts(epee_session *s, int n, const char *const *texts, const 
       memmove(ty, s->types + (size_t)i * L, sizeof(int32_t) * (size_t)s->len[i]);
       for (int t = 0; t < T; t++) {
         s->mask[(size_t)i * T + t] = t < s->len[i];
-        if (t >= s->len[i]) id[t] = m->pad_id, ty[t] = 0;
+        if (t >= s->len[i]) id[t] = m->meta.tok->sp.pad, ty[t] = 0;
       }
     }
     classify_chunk(s, cn, T, s->ids, s->types, s->mask, &p, labels + c0, exit_layers ? exit_layers + c0 : NULL,

@@ -33,6 +33,8 @@ static void usage(FILE *f) {
           "  --patience N          patience in layers, >= 1 (default: the file's)\n"
           "  --batch B             inputs per batch, length-sorted, each padded to its own longest (default 64)\n"
           "  --output FILE         predictions to FILE (written to a temp file, then renamed) instead of stdout\n"
+          "  --tokenize            print, per input, the ids the model sees ({\"ids\": [...]}, specials included,\n"
+          "                        truncated to the model's max length) instead of classifying\n"
           "  --bench               also latency p50/p90/p99 at batch 1 and throughput at batch B, full depth and\n"
           "                        early exit, with the tokenisation time measured apart\n"
           "  --threads N           OpenMP threads for the kernels (default: OMP_NUM_THREADS or all cores)\n"
@@ -43,7 +45,7 @@ static void usage(FILE *f) {
 
 typedef struct {
   const char *model, *input, *text_col, *text_b_col, *label_col, *output, *policy;
-  int label_col_given, batch, bench, threads;
+  int label_col_given, batch, bench, tokenize, threads;
   int has_tau, has_patience, patience;
   float tau;
 } options;
@@ -76,8 +78,8 @@ static int parse_args(int argc, char **argv, options *o) {
       usage(stdout);
       exit(0);
     }
-    if (!strcmp(a, "--bench")) {
-      o->bench = 1;
+    if (!strcmp(a, "--bench") || !strcmp(a, "--tokenize")) {
+      *(a[2] == 'b' ? &o->bench : &o->tokenize) = 1;
       continue;
     }
     if (a[0] != '-' || !a[1]) { /* a positional argument ("-" alone is not an option) */
@@ -133,8 +135,8 @@ static int parse_args(int argc, char **argv, options *o) {
     usage(stderr);
     return -1;
   }
-  if (o->output && !o->input) {
-    fprintf(stderr, "epee-infer: --output needs --input\n");
+  if ((o->output || o->tokenize) && !o->input) {
+    fprintf(stderr, "epee-infer: %s needs --input\n", o->output ? "--output" : "--tokenize");
     return -1;
   }
   return 0;
@@ -190,33 +192,61 @@ static void json_string(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-/* One line per input, input order. A regular file (or a new one) is written to "<path>.tmp.<pid>" and
- * renamed, so a reader never sees half a file; anything else (a pipe, /dev/null) is written directly. */
+/* Output goes to path, or stdout when path is NULL. A regular file (or a new one) is written to
+ * "<path>.tmp.<pid>" and renamed by close_output, so a reader never sees half a file; anything else (a pipe,
+ * /dev/null) is written directly. */
+typedef struct {
+  FILE *f;
+  const char *path;
+  char tmp[4200];
+} output;
+
+static int open_output(output *o, const char *path, epee_err *e) {
+  struct stat st;
+  *o = (output){.f = stdout, .path = path};
+  if (!path) return 0;
+  int direct = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+  if (!direct) snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
+  if (!(o->f = fopen(direct ? path : o->tmp, "w")))
+    return epee_errf(e, "--output %s: cannot write: %s", direct ? path : o->tmp, strerror(errno));
+  return 0;
+}
+
+static int close_output(output *o, epee_err *e) {
+  int ok = fflush(o->f) == 0 && !ferror(o->f);
+  if (o->f != stdout) ok &= fclose(o->f) == 0;
+  if (o->tmp[0]) {
+    if (ok && rename(o->tmp, o->path) != 0) ok = 0;
+    if (!ok) remove(o->tmp);
+  }
+  return ok ? 0 : epee_errf(e, "--output %s: writing failed (disk full?)", o->path ? o->path : "stdout");
+}
+
+/* One line per input, input order. */
 static int write_predictions(const char *path, const model_meta *meta, int N, const int *pred, const int *layers,
                              const float *probs, const float *ms, epee_err *e) {
-  char tmp[4200] = "";
-  struct stat st;
-  FILE *f = stdout;
-  if (path) {
-    int direct = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
-    if (!direct) snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (!(f = fopen(direct ? path : tmp, "w")))
-      return epee_errf(e, "--output %s: cannot write: %s", direct ? path : tmp, strerror(errno));
-  }
+  output out;
+  if (open_output(&out, path, e)) return -1;
   int C = meta->n_labels;
   for (int i = 0; i < N; i++) {
-    fputs("{\"label\":", f);
-    json_string(f, meta->labels[pred[i]]);
-    fprintf(f, ",\"confidence\":%.6f,\"exit_layer\":%d,\"ms\":%.3f}\n", (double)probs[(size_t)i * C + pred[i]],
+    fputs("{\"label\":", out.f);
+    json_string(out.f, meta->labels[pred[i]]);
+    fprintf(out.f, ",\"confidence\":%.6f,\"exit_layer\":%d,\"ms\":%.3f}\n", (double)probs[(size_t)i * C + pred[i]],
             layers[i], (double)ms[i]);
   }
-  int ok = fflush(f) == 0 && !ferror(f);
-  if (f != stdout) ok &= fclose(f) == 0;
-  if (tmp[0]) {
-    if (ok && rename(tmp, path) != 0) ok = 0;
-    if (!ok) remove(tmp);
+  return close_output(&out, e);
+}
+
+/* --tokenize: {"ids": [...]} per input, input order. */
+static int write_ids(const char *path, const ds_encoded *d, epee_err *e) {
+  output out;
+  if (open_output(&out, path, e)) return -1;
+  for (int i = 0; i < d->n; i++) {
+    fputs("{\"ids\":[", out.f);
+    for (int t = 0; t < d->len[i]; t++) fprintf(out.f, t ? ",%d" : "%d", (int)d->ids[d->offset[i] + t]);
+    fputs("]}\n", out.f);
   }
-  return ok ? 0 : epee_errf(e, "--output %s: writing failed (disk full?)", path ? path : "stdout");
+  return close_output(&out, e);
 }
 
 /* ---- measurements -------------------------------------------------------------------------------------- */
@@ -269,8 +299,8 @@ static void latency(engine *g, const ds_encoded *d, int n, const epee_policy *po
 /* ---- main ---------------------------------------------------------------------------------------------- */
 
 static void describe(FILE *f, const char *path, const model *m, const model_meta *meta, const epee_policy *p) {
-  fprintf(f, "model %s: %s, %d layers, hidden %d, %d labels (", path, meta->arch, m->n_layers, m->hidden,
-          meta->n_labels);
+  fprintf(f, "model %s: %s, %d layers, hidden %d, %s tokenizer, %d labels (", path, m->arch->name, m->n_layers,
+          m->hidden, meta->tok->kind->name, meta->n_labels);
   for (int i = 0; i < meta->n_labels; i++) fprintf(f, "%s%s", i ? ", " : "", meta->labels[i]);
   fprintf(f, "), max length %d; policy %s (tau %g, patience %d)\n", meta->max_length, epee_policy_name(p->kind),
           (double)p->tau, p->patience);
@@ -283,7 +313,6 @@ int main(int argc, char **argv) {
   epee_err e = {{0}};
   model m = {0};
   model_meta meta = {0};
-  wp_tokenizer *tok = NULL;
   ds_raw raw = {0};
   ds_encoded enc = {0};
   engine g = {0};
@@ -308,18 +337,21 @@ int main(int argc, char **argv) {
     if (stdin_to_file(stdin_path, sizeof stdin_path, tmp_dir, sizeof tmp_dir, &e)) goto done;
     input = stdin_path;
   }
-  if (o.text_b_col && meta.bert.type_vocab < 2) {
-    epee_errf(&e, "--text-b-column %s: %s takes no text pairs (type_vocab %d)", o.text_b_col, o.model,
-              meta.bert.type_vocab);
+  if (o.text_b_col && !model_takes_pairs(&m)) {
+    epee_errf(&e, "--text-b-column %s: %s takes no text pairs (token types %d)", o.text_b_col, o.model,
+              model_type_vocab(&m));
     goto done;
   }
-  if (!(tok = model_meta_tokenizer(&meta, o.model, &e))) goto done;
   ds_columns cols = {.text_col = o.text_col, .text_b_col = o.text_b_col, .label_col = o.label_col,
                      .allow_missing_label = !o.label_col_given};
   if (ds_read(input, &cols, meta.labels, meta.n_labels, &raw, &e)) goto done;
   double t0 = now_seconds();
-  if (ds_encode(&raw, tok, meta.max_length, &enc, &e)) goto done;
+  if (ds_encode(&raw, meta.tok, meta.max_length, &enc, &e)) goto done;
   double t_tok = now_seconds() - t0;
+  if (o.tokenize) {
+    rc = write_ids(o.output, &enc, &e) ? 1 : 0;
+    goto done;
+  }
   int N = enc.n, C = meta.n_labels, L = m.n_layers, B = o.batch < N ? o.batch : N, gold = enc.labels[0] >= 0;
   if (engine_init(&g, &m, B, enc.max_len, &e)) goto done;
   pred = epee_malloc(sizeof(int) * (size_t)N), lay = epee_malloc(sizeof(int) * (size_t)N);
@@ -373,8 +405,8 @@ int main(int argc, char **argv) {
             mean_layer);
     fprintf(rep, "%-20s %8.2fx %8.2fx %8.2fx %8.2fx %11.2fx %9.2fx\n", "speed-up", pn[0] / pp[0], pn[1] / pp[1],
             pn[2] / pp[2], pn[3] / pp[3], tn / tpol, L / mean_layer);
-    fprintf(rep, "tokenisation (WordPiece, not included above): %.1f us per input, %.0f inputs/s\n", 1e6 * t_tok / N,
-            N / t_tok);
+    fprintf(rep, "tokenisation (%s, not included above): %.1f us per input, %.0f inputs/s\n", meta.tok->kind->name,
+            1e6 * t_tok / N, N / t_tok);
   }
   rc = 0;
 done:
@@ -388,8 +420,7 @@ done:
   engine_free(&g);
   ds_encoded_free(&enc);
   ds_raw_free(&raw);
-  wp_free(tok);
-  if (m.impl) model_free(&m);
+  model_free(&m);
   model_meta_free(&meta);
   dw_shutdown();
   return rc;

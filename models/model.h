@@ -1,26 +1,75 @@
-/* The backbone interface shared by training and the engine. A backbone is three functions over core
- * ops: embed the batch, run one layer, run one exit. Run under a tape they train; run with grad mode
- * off they are the inference path. The engine calls them layer by layer (so it can stop rows early);
- * the trainer calls model_forward_all. */
+/* The backbone interface shared by training and the engine, and the registry of backbones.
+ *
+ * A backbone is three functions over core ops: embed the batch, run one layer, run one exit. Run under a
+ * tape they train; run with grad mode off they are the inference path. The engine calls them layer by layer
+ * (so it can stop rows early); the trainer calls model_forward_all.
+ *
+ * Adding a backbone = one file in models/ (its create function declares the parameters under their HF
+ * state_dict names and sets the three functions) plus one row in models/registry.c. Nothing outside models/
+ * names an arch: the trainer, the model file, the engine and both CLIs see only model_arch and model. */
 #ifndef EPEE_MODEL_H
 #define EPEE_MODEL_H
 
+#include <stdbool.h>
+
 #include "core/params.h"
 
-/* One batch of inputs, rows padded to T. Text models read ids/type_ids/mask; image models read pixels. */
+/* One batch of inputs, rows padded at the end to T. Embeddings read ids/type_ids (or pixels); layers and exits
+ * read only B, T and the mask (GPT-2 finds its last real token from the mask), which is all the engine
+ * compacts between layers. */
 typedef struct {
   int B, T;
   const int32_t *ids;      /* [B, T] */
   const int32_t *type_ids; /* [B, T] or NULL (all 0) */
   const float *mask;       /* [B, T] 1 real, 0 padding */
-  const int32_t *last;     /* [B] index of the last real token (GPT-2 pooling), or NULL */
   const float *pixels;     /* [B, C, H, W] for image models */
 } model_batch;
 
+/* The model.* configuration: the union of what the backbones read. A registry row says which fields its
+ * arch reads (model_arch.fields); only those go into the model file's model_config. */
+typedef struct {
+  int vocab, hidden, layers, heads, intermediate, max_position, type_vocab, num_labels;
+  int embedding_size, hidden_groups; /* ALBERT: factorised embeddings, layer groups sharing weights */
+  int exit_norm;                     /* GPT-2: exits read the shared final LayerNorm's output */
+  float hidden_dropout, attention_dropout, exit_dropout, layer_norm_eps, init_std;
+} model_config;
+
+/* The fields, one row each, in model_config order: name (also the JSON key), type, range, and whether only
+ * training needs it (a model file may then omit it). MF_<NAME> bits select fields in model_arch.fields. */
+typedef enum {
+  MF_VOCAB, MF_HIDDEN, MF_LAYERS, MF_HEADS, MF_INTERMEDIATE, MF_MAX_POSITION, MF_TYPE_VOCAB, MF_NUM_LABELS,
+  MF_EMBEDDING_SIZE, MF_HIDDEN_GROUPS, MF_EXIT_NORM, MF_HIDDEN_DROPOUT, MF_ATTENTION_DROPOUT, MF_EXIT_DROPOUT,
+  MF_LAYER_NORM_EPS, MF_INIT_STD, MF_COUNT
+} model_field_id;
+typedef enum { MFT_INT, MFT_BOOL, MFT_FLOAT } model_field_type;
+typedef struct {
+  const char *name;
+  model_field_type type;
+  size_t offset;
+  double lo, hi;
+  bool train_only;
+} model_field;
+extern const model_field model_fields[MF_COUNT];
+#define MF_BIT(f) (1u << (f))
+
 typedef struct model model;
+
+typedef struct {
+  const char *name;              /* model.arch, the model file's arch */
+  const char *summary;           /* one line for --help */
+  unsigned fields;               /* MF_BIT()s of the model_config fields it reads */
+  const char *const *tokenizers; /* kinds it accepts (NULL-terminated), the first is its default */
+  const char *hf_prefix;         /* prefix of its backbone's HF state_dict keys: "bert.", "albert.", "transformer." */
+  /* Declares every parameter (model_create allocates them). -1 with e set on an invalid config. */
+  int (*create)(model *m, epee_err *e);
+  /* Random initialisation as HF's _init_weights (seeded; streams apart from dropout's). */
+  void (*init)(model *m, uint64_t seed);
+} model_arch;
+
 struct model {
-  const char *arch;
-  int n_layers, n_labels, hidden;
+  const model_arch *arch;
+  model_config cfg;
+  int n_layers, n_labels, hidden; /* = cfg.layers, cfg.num_labels, cfg.hidden */
   param_store ps;
   void *impl;
   tensor *(*embed)(epee_ctx *c, model *m, const model_batch *b);                    /* -> [B, T, D] */
@@ -29,8 +78,36 @@ struct model {
   void (*free_impl)(model *m);
 };
 
+/* The registry (models/registry.c). model_arch_names is NULL-terminated, in table order. */
+const model_arch *model_find_arch(const char *name);
+extern const char *const model_arch_names[];
+/* 1 if the arch takes tokenizer kind (NULL: no); otherwise 0 with its kinds, ", "-joined, in list[len]. */
+int model_arch_takes_tokenizer(const model_arch *a, const char *kind, char *list, size_t len);
+
+/* Builds *m for arch from cfg: checks the fields the arch reads (ranges, hidden % heads, ...), declares the
+ * parameters, refuses more than max_weights floats (0 = no limit: a model file's size bounds what it can hold,
+ * checked before anything is allocated), then allocates them (zeroed) for `use`. -1 with e set. */
+int model_create(model *m, const model_arch *arch, const model_config *cfg, params_use use, int64_t max_weights,
+                 epee_err *e);
+void model_free(model *m);
+
+/* Token type ids the model takes: cfg.type_vocab when its arch reads types, else 1 (only 0). Text pairs need
+ * two types, or an arch without types (GPT-2 separates a pair by a token). */
+int model_type_vocab(const model *m);
+int model_takes_pairs(const model *m);
+
 /* All L exits' logits (logits[l] is [B, C]) for training and calibration. */
 void model_forward_all(epee_ctx *c, model *m, const model_batch *b, tensor **logits);
-void model_free(model *m);
+
+/* ---- helpers for the backbone files ---- */
+
+/* Declares a parameter named fmt with %d = l (the layer or exit index; ignored when fmt has none). */
+tensor *model_decl(model *m, int is_exit, int ndim, const int *shape, const char *fmt, int l);
+#define MAT(r, cols) 2, ((int[]){(r), (cols)})
+#define VEC(n) 1, ((int[]){(n)})
+/* HF's default init: matrices N(0, cfg.init_std), biases 0, norm gains 1 (every 1-D ".weight" is a gain). */
+void model_init_default(model *m, uint64_t seed);
+/* Row indices b*T + last_b of each row's last real token (mask), in the context's arena: GPT-2 pooling. */
+int *model_last_rows(epee_ctx *c, const float *mask, int B, int T);
 
 #endif

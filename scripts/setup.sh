@@ -3,7 +3,9 @@
 # A no-op when everything is present. npm is only installed when no `npm` is on PATH (the machine image
 # may ship Node.js from elsewhere, and Debian's npm conflicts with it).
 set -euo pipefail
-pkgs=(gcc make cmake pkg-config libdnnl-dev libhdf5-dev libyaml-dev libcunit1-dev sqlite3 ca-certificates)
+pkgs=(gcc make cmake pkg-config libdnnl-dev libhdf5-dev libyaml-dev libcunit1-dev libcjson-dev sqlite3 ca-certificates)
+# ALBERT's tokenizer: g++ for the one C++ file (data/spm_shim.cc), the library, spm_train, libunistring (NFKD, lower)
+pkgs+=(g++ libsentencepiece-dev sentencepiece libunistring-dev)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do

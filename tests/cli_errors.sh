@@ -30,7 +30,20 @@ expect "train: unknown key" 1 "did you mean 'layers'" -- "$train" "$tmp/typo.yam
 printf 'data:\n  train: a.tsv\n  dev: b.tsv\n  test: c.tsv\nrun:\n  dir: %s/run\n' "$tmp" > "$tmp/ok.yaml"
 expect "train: bad override" 1 "override 'train.lr=abc'" -- "$train" "$tmp/ok.yaml" train.lr=abc
 expect "train: missing data file" 1 "data.train: a.tsv: cannot read it; expected a TSV file" -- "$train" "$tmp/ok.yaml" tokenizer.vocab=/dev/null
-expect "train: cased tokenizer refused" 1 "tokenizer.lowercase: false is not supported" -- "$train" "$tmp/ok.yaml" tokenizer.lowercase=false
 expect "train: text pairs need two segment types" 1 "need model.type_vocab >= 2 (found 1)" -- "$train" "$tmp/ok.yaml" model.type_vocab=1 data.text_b_column=b
+expect "train: vit is no backbone" 1 "model.arch: invalid value 'vit', expected one of: bert, albert, gpt2" -- "$train" "$tmp/ok.yaml" model.arch=vit
+expect "train: tokenizer kind of another arch" 1 "tokenizer.kind 'wordpiece' is not one of model.arch gpt2's (bpe)" -- "$train" "$tmp/ok.yaml" model.arch=gpt2 tokenizer.kind=wordpiece
+expect "train: more ALBERT groups than layers" 1 "model.hidden_groups (7) exceeds model.layers (6)" -- "$train" "$tmp/ok.yaml" model.arch=albert model.hidden_groups=7
+# readable splits and a vocabulary, so that the tokenizer is what gets refused
+printf 'text\tlabel\nw1 w2\tA\nw2\tB\n' > "$tmp/a.tsv"
+printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\nw1\nw2\n' > "$tmp/vocab.txt"
+printf 'data:\n  train: %s/a.tsv\n  dev: %s/a.tsv\n  test: %s/a.tsv\ntokenizer:\n  vocab: %s/vocab.txt\nrun:\n  dir: %s/run\n' "$tmp" "$tmp" "$tmp" "$tmp" "$tmp" > "$tmp/data.yaml"
+expect "train: cased tokenizer refused" 1 "vocab.txt: tokenizer.lowercase false is not supported" -- "$train" "$tmp/data.yaml" tokenizer.lowercase=false
+printf '[UNK]\n[CLS]\n[SEP]\nw1\nw2\n' > "$tmp/no_pad.txt"
+expect "train: vocabulary without [PAD]" 1 "no_pad.txt: vocabulary has no [PAD] line" -- "$train" "$tmp/data.yaml" tokenizer.vocab="$tmp/no_pad.txt"
+expect "train: GPT-2 without its merges" 1 "tokenizer bpe: no file given for its merges.txt" -- "$train" "$tmp/data.yaml" model.arch=gpt2
+expect "train: GPT-2 is cased" 1 "tokenizer.lowercase" -- "$train" "$tmp/data.yaml" model.arch=gpt2 tokenizer.merges="$tmp/vocab.txt"
+expect "train: ALBERT's SentencePiece needs a model" 1 "$tmp/vocab.txt:" -- "$train" "$tmp/data.yaml" model.arch=albert
+expect "infer: --tokenize needs --input" 2 "--tokenize needs --input" -- "$infer" "$tmp/text.h5" --tokenize
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -6,18 +6,25 @@
 #include <string.h>
 
 #include "data/dataset.h"
+#include "data/wordpiece.h"
 
 static const char VOCAB[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\na\nb\n"; /* ids 0..5 */
 enum { PAD = 0, CLS = 2, SEP = 3, A = 4, B = 5 };
-static wp_tokenizer *tok;
+static tokenizer *tok;
+
+static tokenizer *load_vocab(const char *vocab, epee_err *e) {
+  return tok_load(&tok_wordpiece, (tok_asset[]){{"vocab.txt", (unsigned char *)vocab, strlen(vocab)}},
+                  (const char *const[]){"test vocab"}, 1, e);
+}
 
 static int suite_init(void) {
   epee_err e;
-  tok = wp_load_buffer(VOCAB, strlen(VOCAB), &e);
+  tok = load_vocab(VOCAB, &e);
+  if (!tok) fprintf(stderr, "%s\n", e.msg);
   return tok ? 0 : 1;
 }
 static int suite_clean(void) {
-  wp_free(tok);
+  tok_free(tok);
   return 0;
 }
 
@@ -54,11 +61,21 @@ static void test_encode_dataset(void) {
 
   CU_ASSERT_EQUAL(ds_encode(&r, tok, 1, &d, &e), -1);
   CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "max_len 1"));
+  CU_ASSERT_EQUAL(ds_encode(&r, tok, 2, &d, &e), 0); /* [CLS] [SEP] fit: every text cut to nothing */
+  CU_ASSERT(d.len[0] == 2 && d.len[1] == 2 && d.n_truncated == 3);
+  ds_encoded_free(&d);
+  /* a vocabulary without [PAD] cannot batch: refused when the tokenizer is loaded, before any encoding */
   const char no_pad[] = "[UNK]\n[CLS]\n[SEP]\na\n";
-  wp_tokenizer *t2 = wp_load_buffer(no_pad, strlen(no_pad), &e);
-  CU_ASSERT_EQUAL(ds_encode(&r, t2, 8, &d, &e), -1);
+  CU_ASSERT_PTR_NULL(load_vocab(no_pad, &e));
   CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "[PAD]"));
-  wp_free(t2);
+  /* the padding id is the tokenizer's, wherever its vocabulary puts [PAD] */
+  const char pad_last[] = "[UNK]\n[CLS]\n[SEP]\na\n[PAD]\n";
+  tokenizer *t2 = load_vocab(pad_last, &e);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(t2);
+  CU_ASSERT_EQUAL_FATAL(ds_encode(&r, t2, 8, &d, &e), 0);
+  CU_ASSERT_EQUAL(d.pad_id, 4);
+  ds_encoded_free(&d);
+  tok_free(t2);
   ds_raw_free(&r);
 }
 

@@ -2,12 +2,14 @@
  * in the YAML below; libyaml's own messages taken from its source), overrides, lists, both forms of
  * weights, validation rules, write -> load round trip, help, the shipped configs, and garbage input. */
 #include <CUnit/CUnit.h>
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "models/model.h"
 #include "train/config.h"
 
 static char dir[64];
@@ -72,25 +74,40 @@ static void validate_fails_(const epee_config *c, const char *want, int line) {
 }
 #define validate_fails(c, want) validate_fails_(c, want, __LINE__)
 
+/* model.arch is an index into the backbone registry's names */
+static int arch_index(const char *name) {
+  for (int i = 0; model_arch_names[i]; i++)
+    if (!strcmp(model_arch_names[i], name)) return i;
+  CU_FAIL("arch not in model_arch_names");
+  return -1;
+}
+
 #define REQUIRED_YAML "data:\n  train: a.tsv\n  dev: b.tsv\n  test: c.tsv\nrun:\n  dir: runs/x\n"
 
 static void test_defaults(void) {
   epee_config c;
   cfg_defaults(&c);
-  CU_ASSERT_EQUAL(c.model.arch, CFG_ARCH_BERT);
+  CU_ASSERT_EQUAL(c.model.arch, arch_index("bert"));
+  CU_ASSERT_STRING_EQUAL(model_arch_names[c.model.arch], "bert");
   CU_ASSERT_EQUAL(c.model.hidden, 256);
   CU_ASSERT_EQUAL(c.model.layers, 6);
   CU_ASSERT_EQUAL(c.model.heads, 4);
   CU_ASSERT_EQUAL(c.model.intermediate, 1024);
   CU_ASSERT_EQUAL(c.model.max_position, 512);
   CU_ASSERT_EQUAL(c.model.type_vocab, 2);
+  CU_ASSERT_EQUAL(c.model.embedding_size, 128);
+  CU_ASSERT_EQUAL(c.model.hidden_groups, 1);
+  CU_ASSERT_TRUE(c.model.exit_norm);
   CU_ASSERT_EQUAL(c.model.hidden_dropout, 0.1);
   CU_ASSERT_EQUAL(c.model.attention_dropout, 0.1);
   CU_ASSERT_EQUAL(c.model.exit_dropout, 0.1);
   CU_ASSERT_EQUAL(c.model.layer_norm_eps, 1e-12);
   CU_ASSERT_EQUAL(c.model.init_std, 0.02);
   CU_ASSERT_EQUAL(c.model.num_labels, 0);
+  CU_ASSERT_STRING_EQUAL(c.tokenizer.kind, "");
+  CU_ASSERT_STRING_EQUAL(cfg_tokenizer_kind(&c), "wordpiece"); /* "" = the arch's own */
   CU_ASSERT_STRING_EQUAL(c.tokenizer.vocab, "data/cache/vocab/vocab.txt");
+  CU_ASSERT_STRING_EQUAL(c.tokenizer.merges, "");
   CU_ASSERT_TRUE(c.tokenizer.lowercase);
   CU_ASSERT_EQUAL(c.tokenizer.max_length, 128);
   CU_ASSERT_STRING_EQUAL(c.data.train, "");
@@ -152,7 +169,8 @@ static void test_load_values(void) {
   CU_ASSERT_STRING_EQUAL(c.data.dev, "b.tsv");
   CU_ASSERT_STRING_EQUAL(c.data.test, "c.tsv");
   CU_ASSERT_STRING_EQUAL(c.run.dir, "runs/x"); /* relative path kept as written */
-  CU_ASSERT_EQUAL(c.model.arch, CFG_ARCH_ALBERT);
+  CU_ASSERT_EQUAL(c.model.arch, arch_index("albert"));
+  CU_ASSERT_STRING_EQUAL(cfg_tokenizer_kind(&c), "sentencepiece"); /* ALBERT's own kind */
   CU_ASSERT_EQUAL(c.model.layers, 3);
   CU_ASSERT_EQUAL(c.model.hidden_dropout, 0.0);
   CU_ASSERT_EQUAL(c.model.layer_norm_eps, 1e-6);
@@ -199,7 +217,9 @@ static void test_errors(void) {
   load_fails("run:\n  seed: 1\nmodel:\n  layers: 2\nrun:\n  seed: 2\n",
              "5:1: duplicate section 'run' (first at line 1)");
   /* invalid enum values list the choices */
-  load_fails("model:\n  arch: bret\n", "2:9: model.arch: invalid value 'bret', expected one of: bert, albert, gpt2, vit");
+  load_fails("model:\n  arch: bret\n", "2:9: model.arch: invalid value 'bret', expected one of: bert, albert, gpt2");
+  /* vit is no registered backbone: refused like any unknown name, the message listing the registry */
+  load_fails("model:\n  arch: vit\n", "2:9: model.arch: invalid value 'vit', expected one of: bert, albert, gpt2");
   load_fails("calibrate:\n  policies: [none, pabee]\n",
              "2:20: calibrate.policies[1]: invalid value 'pabee', expected one of: none, entropy, patience, epee, pcee");
   load_fails("train:\n  loss_weights: ascending\n",
@@ -228,7 +248,8 @@ static void test_overrides(void) {
   CU_ASSERT_EQUAL(cfg_override(&c, "train.lr=3e-4", &e), 0);
   CU_ASSERT_EQUAL(c.train.lr, 3e-4);
   CU_ASSERT_EQUAL(cfg_override(&c, "model.arch=gpt2", &e), 0);
-  CU_ASSERT_EQUAL(c.model.arch, CFG_ARCH_GPT2);
+  CU_ASSERT_EQUAL(c.model.arch, arch_index("gpt2"));
+  CU_ASSERT_STRING_EQUAL(cfg_tokenizer_kind(&c), "bpe");
   CU_ASSERT_EQUAL(cfg_override(&c, "run.dir=runs/y z", &e), 0);
   CU_ASSERT_STRING_EQUAL(c.run.dir, "runs/y z");
   CU_ASSERT_EQUAL(cfg_override(&c, "data.text_b_column=", &e), 0);
@@ -252,7 +273,10 @@ static void test_overrides(void) {
   override_fails(&c, "lr=1", "override 'lr=1': expected section.key=value");
   override_fails(&c, "train.lr", "override 'train.lr': expected section.key=value");
   override_fails(&c, "model.arch=bret",
-                 "override 'model.arch=bret': model.arch: invalid value 'bret', expected one of: bert, albert, gpt2, vit");
+                 "override 'model.arch=bret': model.arch: invalid value 'bret', expected one of: bert, albert, gpt2");
+  override_fails(&c, "model.arch=vit",
+                 "override 'model.arch=vit': model.arch: invalid value 'vit', expected one of: bert, albert, gpt2");
+  CU_ASSERT_EQUAL(c.model.arch, arch_index("gpt2")); /* unchanged */
   override_fails(&c, "model.hidden=a: b", "override 'model.hidden=a: b': model.hidden: expected int, got a mapping");
   override_fails(&c, "run.dir=", "override 'run.dir=': run.dir: must not be empty");
   CU_ASSERT_STRING_EQUAL(c.run.dir, "runs/y z");
@@ -326,9 +350,70 @@ static void test_validate(void) {
   c.model.hidden = 256;
   c.tokenizer.max_length = 600;
   validate_fails(&c, "config: tokenizer.max_length (600) exceeds model.max_position (512)");
-  c.model.arch = CFG_ARCH_VIT; /* images: no tokenizer */
-  CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0);
+  for (int a = 0; model_arch_names[a]; a++) { /* every registered backbone reads text: the rule holds for all */
+    c.model.arch = a;
+    validate_fails(&c, "config: tokenizer.max_length (600) exceeds model.max_position (512)");
+  }
+  c.model.arch = 3; /* where vit used to be: no such backbone */
+  validate_fails(&c, "config: model.arch: invalid enum value 3");
+  c.model.arch = arch_index("bert");
   c.tokenizer.max_length = 128;
+  CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0);
+
+  /* tokenizer.kind: "" = the arch's own; another kind only if the arch's registry row accepts it */
+  const struct {
+    const char *arch, *kind, *err; /* err NULL: valid */
+  } kinds[] = {
+      {"bert", "", NULL},
+      {"bert", "sentencepiece", NULL},
+      {"bert", "bpe", "config: tokenizer.kind 'bpe' is not one of model.arch bert's (wordpiece, sentencepiece)"},
+      {"albert", "", NULL},
+      {"albert", "wordpiece", NULL},
+      {"albert", "bpe", "config: tokenizer.kind 'bpe' is not one of model.arch albert's (sentencepiece, wordpiece)"},
+      {"gpt2", "", NULL},
+      {"gpt2", "bpe", NULL},
+      {"gpt2", "wordpiece", "config: tokenizer.kind 'wordpiece' is not one of model.arch gpt2's (bpe)"},
+      {"bert", "wordpeice",
+       "config: tokenizer.kind 'wordpeice' is not one of model.arch bert's (wordpiece, sentencepiece)"},
+  };
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    char a[64], k[64];
+    snprintf(a, sizeof a, "model.arch=%s", kinds[i].arch);
+    snprintf(k, sizeof k, "tokenizer.kind=\"%s\"", kinds[i].kind);
+    CU_ASSERT_EQUAL(cfg_override(&c, a, &e), 0);
+    CU_ASSERT_EQUAL(cfg_override(&c, k, &e), 0);
+    CU_ASSERT_STRING_EQUAL(cfg_tokenizer_kind(&c), kinds[i].kind[0] ? kinds[i].kind
+                                                   : model_find_arch(kinds[i].arch)->tokenizers[0]);
+    if (kinds[i].err)
+      validate_fails(&c, kinds[i].err);
+    else
+      CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0);
+  }
+  CU_ASSERT_EQUAL(cfg_override(&c, "tokenizer.kind=\"\"", &e), 0);
+
+  /* ALBERT: every group needs a layer; archs without groups ignore the key */
+  CU_ASSERT_EQUAL(cfg_override(&c, "model.hidden_groups=7", &e), 0);
+  CU_ASSERT_EQUAL(cfg_override(&c, "model.arch=albert", &e), 0);
+  validate_fails(&c, "config: model.hidden_groups (7) exceeds model.layers (6)");
+  CU_ASSERT_EQUAL(cfg_override(&c, "model.hidden_groups=6", &e), 0);
+  CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0);
+  CU_ASSERT_EQUAL(cfg_override(&c, "model.hidden_groups=7", &e), 0);
+  CU_ASSERT_EQUAL(cfg_override(&c, "model.arch=bert", &e), 0);
+  CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0);
+  CU_ASSERT_EQUAL(cfg_override(&c, "model.hidden_groups=1", &e), 0);
+
+  /* text pairs need two token types only where the arch has token types (GPT-2 separates by a token) */
+  CU_ASSERT_EQUAL(cfg_override(&c, "data.text_b_column=b", &e), 0);
+  CU_ASSERT_EQUAL(cfg_override(&c, "model.type_vocab=1", &e), 0);
+  validate_fails(&c, "config: data.text_b_column 'b' makes text pairs, which need model.type_vocab >= 2 (found 1)");
+  CU_ASSERT_EQUAL(cfg_override(&c, "model.arch=albert", &e), 0);
+  validate_fails(&c, "config: data.text_b_column 'b' makes text pairs, which need model.type_vocab >= 2 (found 1)");
+  CU_ASSERT_EQUAL(cfg_override(&c, "model.arch=gpt2", &e), 0);
+  CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0);
+  CU_ASSERT_EQUAL(cfg_override(&c, "model.arch=bert", &e), 0);
+  CU_ASSERT_EQUAL(cfg_override(&c, "model.type_vocab=2", &e), 0);
+  CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0);
+  CU_ASSERT_EQUAL(cfg_override(&c, "data.text_b_column=", &e), 0);
   c.run.threads = 0; /* changed by code, not by a file */
   validate_fails(&c, "config: run.threads: must be in [1, 256], got 0");
   c.run.threads = 2;
@@ -361,7 +446,9 @@ static void test_round_trip(void) {
   epee_config a = valid_config(), b;
   epee_err e = {{0}};
   const char *sets[] = {
-      "model.arch=vit", "model.hidden=48", "model.heads=3", "model.init_std=0.1",
+      "model.arch=albert", "model.hidden=48", "model.heads=3", "model.init_std=0.1",
+      "model.embedding_size=24", "model.hidden_groups=3", "model.exit_norm=false", "tokenizer.kind=wordpiece",
+      "tokenizer.merges=merges \\ \"quoted\".txt",
       "model.layer_norm_eps=1e-5", "train.lr=0.00030000000000000003", "train.warmup=0.3333333333333333",
       "train.loss_weights=[0.1, 0.2, 0.7, 1e-9, 0, 2]", "tokenizer.lowercase=false",
       "data.text_b_column='it''s \"quoted\" # not a comment: really\\'",
@@ -382,7 +469,13 @@ static void test_round_trip(void) {
   if (rc) printf("\n  %s\n", e.msg);
   CU_ASSERT_EQUAL_FATAL(rc, 0);
   /* field by field on the tricky ones, then everything via the JSON form */
-  CU_ASSERT_EQUAL(b.model.arch, CFG_ARCH_VIT);
+  CU_ASSERT_EQUAL(b.model.arch, arch_index("albert"));
+  CU_ASSERT_EQUAL(b.model.embedding_size, 24);
+  CU_ASSERT_EQUAL(b.model.hidden_groups, 3);
+  CU_ASSERT_FALSE(b.model.exit_norm);
+  CU_ASSERT_STRING_EQUAL(b.tokenizer.kind, "wordpiece");
+  CU_ASSERT_STRING_EQUAL(b.tokenizer.merges, "merges \\ \"quoted\".txt");
+  CU_ASSERT_EQUAL(cfg_validate(&b, &e), 0);
   CU_ASSERT_EQUAL(b.train.lr, 0.00030000000000000003);
   CU_ASSERT_EQUAL(b.train.warmup, 0.3333333333333333);
   CU_ASSERT_EQUAL(b.model.layer_norm_eps, 1e-5);
@@ -416,9 +509,11 @@ static void test_json(void) {
   char *j = cfg_to_json(&c);
   /* the start, written by hand from the defaults in the task, and a few values further in */
   const char *head = "{\"model\":{\"arch\":\"bert\",\"hidden\":256,\"layers\":6,\"heads\":4,\"intermediate\":1024,"
-                     "\"max_position\":512,\"type_vocab\":2,\"hidden_dropout\":0.1,\"attention_dropout\":0.1,"
+                     "\"max_position\":512,\"type_vocab\":2,\"embedding_size\":128,\"hidden_groups\":1,"
+                     "\"exit_norm\":true,\"hidden_dropout\":0.1,\"attention_dropout\":0.1,"
                      "\"exit_dropout\":0.1,\"layer_norm_eps\":1.0e-12,\"init_std\":0.02,\"num_labels\":0},"
-                     "\"tokenizer\":{\"vocab\":\"data/cache/vocab/vocab.txt\",\"lowercase\":true,\"max_length\":128},";
+                     "\"tokenizer\":{\"kind\":\"\",\"vocab\":\"data/cache/vocab/vocab.txt\",\"merges\":\"\","
+                     "\"lowercase\":true,\"max_length\":128},";
   CU_ASSERT_EQUAL(strncmp(j, head, strlen(head)), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"lr\":0.0001,"));
   CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"clip\":1.0,"));
@@ -435,9 +530,10 @@ static void test_help(void) {
   /* every key of the task's list, written out independently of the schema table */
   const char *keys[] = {
       "model.arch", "model.hidden", "model.layers", "model.heads", "model.intermediate", "model.max_position",
-      "model.type_vocab", "model.hidden_dropout", "model.attention_dropout", "model.exit_dropout",
-      "model.layer_norm_eps", "model.init_std", "model.num_labels", "tokenizer.vocab", "tokenizer.lowercase",
-      "tokenizer.max_length", "data.train", "data.dev", "data.test", "data.format", "data.text_column",
+      "model.type_vocab", "model.embedding_size", "model.hidden_groups", "model.exit_norm", "model.hidden_dropout",
+      "model.attention_dropout", "model.exit_dropout", "model.layer_norm_eps", "model.init_std", "model.num_labels",
+      "tokenizer.kind", "tokenizer.vocab", "tokenizer.merges", "tokenizer.lowercase", "tokenizer.max_length",
+      "data.train", "data.dev", "data.test", "data.format", "data.text_column",
       "data.text_b_column", "data.label_column", "data.labels", "train.epochs", "train.max_steps",
       "train.batch_size", "train.lr", "train.exit_lr", "train.weight_decay", "train.warmup", "train.clip",
       "train.adam_beta1", "train.adam_beta2", "train.adam_eps", "train.loss_weights", "train.eval_every",
@@ -461,7 +557,8 @@ static void test_help(void) {
     if (!strstr(text, needle)) printf("\n  help lacks %s\n", keys[i]);
     CU_ASSERT_PTR_NOT_NULL(strstr(text, needle));
   }
-  CU_ASSERT_PTR_NOT_NULL(strstr(text, "one of bert|albert|gpt2|vit"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "one of bert|albert|gpt2; default bert"));
+  CU_ASSERT_PTR_NULL(strstr(text, "vit"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "[1, 256]"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "training split; required\n"));
   free(text);
@@ -488,6 +585,36 @@ static void test_shipped_configs(void) {
     }
     cfg_free(&c);
   }
+  /* every shipped config: loads, validates, is for the arch its name starts with, and gives its tokenizer kind
+   * the files it needs (bpe: merges too, and cased) */
+  DIR *d = opendir("configs");
+  CU_ASSERT_FATAL(d != NULL);
+  int n = 0;
+  for (struct dirent *de; (de = readdir(d));) {
+    size_t len = strlen(de->d_name);
+    if (len < 6 || strcmp(de->d_name + len - 5, ".yaml")) continue;
+    char file[300];
+    snprintf(file, sizeof file, "configs/%s", de->d_name);
+    epee_config c;
+    epee_err e = {{0}};
+    int rc = cfg_load(file, &c, &e);
+    if (!rc) rc = cfg_validate(&c, &e);
+    if (rc) printf("\n  %s\n", e.msg);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (!rc) {
+      const char *arch = model_arch_names[c.model.arch];
+      int named = strncmp(de->d_name, arch, strlen(arch)) == 0 && de->d_name[strlen(arch)] == '_';
+      if (!named) printf("\n  %s: model.arch %s\n", file, arch);
+      CU_ASSERT(named);
+      CU_ASSERT(c.tokenizer.vocab[0] != 0);
+      if (!strcmp(cfg_tokenizer_kind(&c), "bpe")) CU_ASSERT(c.tokenizer.merges[0] && !c.tokenizer.lowercase);
+    }
+    cfg_free(&c);
+    n++;
+  }
+  closedir(d);
+  printf("  %d shipped configs ", n);
+  CU_ASSERT(n >= 2);
 }
 
 /* Random byte edits of a valid file and deeply nested input: every load ends in 0 or one message with

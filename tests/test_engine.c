@@ -1,12 +1,16 @@
-/* The batched early-exit engine against independent references, on a tiny random BERT whose exit heads
- * are scaled up (x20) so that some rows are confident early and real early exits happen:
+/* The batched early-exit engine against independent references, on tiny random models of every backbone
+ * (BERT; ALBERT with factorised embeddings and two layer groups; GPT-2, causal, with and without the exits'
+ * final LayerNorm), whose exit heads are scaled up (x20) so that some rows are confident early and real early
+ * exits happen. Per backbone, one suite:
  *  - all exits == the training forward (model_forward_all, grad mode off);
  *  - policy none == argmax / softmax of the training forward's last exit;
  *  - every policy and setting: each row's exit layer and label == the policy simulated on that row's
- *    all-exit logits (epee_policy_run), the calibration path;
+ *    all-exit logits (epee_policy_run), the calibration path; so compaction and trimming are exact, also for
+ *    a causal model whose exits read the last real token;
  *  - a batch == its rows one by one; extra padding, garbage padding ids and row order change nothing;
  *  - no allocation after warm-up; a whole dataset comes back in input order, also with several policies
- *    interleaved (the timing runner). */
+ *    interleaved (the timing runner).
+ * Ids are random, row lengths vary from 1 to T in shuffled order. */
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdlib.h>
@@ -15,7 +19,7 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "infer/engine.h"
-#include "models/bert.h"
+#include "models/model.h"
 
 enum { B = 12, T = 10, TMAX = 16, V = 40, L = 4, C = 3 };
 static model m;
@@ -23,25 +27,48 @@ static int32_t ids[B * T], types[B * T];
 static float mask[B * T];
 static int lens[B];
 
-static int setup(void) {
-  bert_config cfg = {.vocab = V, .hidden = 16, .layers = L, .heads = 2, .intermediate = 32, .max_position = TMAX,
-                     .type_vocab = 2, .num_labels = C, .layer_norm_eps = 1e-12f, .init_std = 0.2f};
+/* the model of the running suite (init seed), and the inputs: random ids (hash seed + 4), types (read only by
+ * the archs with token types), mask */
+static int setup_arch(const char *arch, const model_config *cfg, uint64_t seed) {
+  const model_arch *a = model_find_arch(arch);
   epee_err e;
-  if (bert_create(&m, &cfg, PARAMS_TRAIN, &e)) return 1;
-  bert_init_weights(&m, 5);
+  if (!a || model_create(&m, a, cfg, PARAMS_TRAIN, 0, &e)) return 1;
+  a->init(&m, seed);
   for (int i = 0; i < m.ps.n; i++)
     if (!strncmp(m.ps.t[i]->name, "classifiers.", 12))
       for (int64_t k = 0; k < m.ps.t[i]->n; k++) m.ps.t[i]->data[k] *= 20.0f;
   for (int b = 0; b < B; b++) {
-    lens[b] = 1 + (b * 7) % T; /* 1..10, shuffled: a length-1 row is [CLS] alone */
+    lens[b] = 1 + (b * 7) % T; /* 1..10, shuffled: a length-1 row is [CLS] alone (GPT-2: one token) */
     for (int t = 0; t < T; t++) {
       int real = t < lens[b];
-      ids[b * T + t] = real ? (int32_t)(rng_hash(9, 0, (uint64_t)(b * T + t)) % V) : 0;
+      ids[b * T + t] = real ? (int32_t)(rng_hash(seed + 4, 0, (uint64_t)(b * T + t)) % V) : 0;
       types[b * T + t] = real && t >= lens[b] / 2;
       mask[b * T + t] = (float)real;
     }
   }
   return 0;
+}
+
+static int setup_bert(void) {
+  model_config cfg = {.vocab = V, .hidden = 16, .layers = L, .heads = 2, .intermediate = 32, .max_position = TMAX,
+                      .type_vocab = 2, .num_labels = C, .layer_norm_eps = 1e-12f, .init_std = 0.2f};
+  return setup_arch("bert", &cfg, 5);
+}
+static int setup_albert(void) {
+  model_config cfg = {.vocab = V, .hidden = 16, .layers = L, .heads = 2, .intermediate = 32, .max_position = TMAX,
+                      .type_vocab = 2, .num_labels = C, .embedding_size = 8, .hidden_groups = 2,
+                      .layer_norm_eps = 1e-12f, .init_std = 0.2f};
+  return setup_arch("albert", &cfg, 6);
+}
+static int setup_gpt2(void) {
+  model_config cfg = {.vocab = V, .hidden = 16, .layers = L, .heads = 2, .intermediate = 32, .max_position = TMAX,
+                      .num_labels = C, .exit_norm = 1, .layer_norm_eps = 1e-5f, .init_std = 0.2f};
+  return setup_arch("gpt2", &cfg, 7);
+}
+static int setup_gpt2_nonorm(void) {
+  model_config cfg = {.vocab = V, .hidden = 16, .layers = L, .heads = 2, .intermediate = 32, .max_position = TMAX,
+                      .num_labels = C, .exit_norm = 0, .layer_norm_eps = 1e-5f, .init_std = 0.2f};
+  return setup_arch("gpt2", &cfg, 8);
 }
 static int teardown(void) {
   model_free(&m);
@@ -297,11 +324,20 @@ static void test_dataset_in_input_order(void) {
 }
 
 void epee_register_tests(void) {
-  CU_pSuite s = CU_add_suite("engine", setup, teardown);
-  CU_add_test(s, "all exits equal the training forward", test_all_exits_equal_training_forward);
-  CU_add_test(s, "policy none answers with the last exit", test_none_is_the_last_exit);
-  CU_add_test(s, "engine = simulation, every policy and setting", test_engine_equals_simulation);
-  CU_add_test(s, "batch = singles; padding and order are inert", test_batch_equals_singles_and_padding_is_inert);
-  CU_add_test(s, "no allocation after warm-up", test_no_allocation_after_warmup);
-  CU_add_test(s, "whole dataset in input order", test_dataset_in_input_order);
+  const struct {
+    const char *name;
+    int (*setup)(void);
+  } suites[] = {{"engine bert", setup_bert},
+                {"engine albert (E 8, 2 groups)", setup_albert},
+                {"engine gpt2 (causal, exit_norm)", setup_gpt2},
+                {"engine gpt2 (causal, no exit_norm)", setup_gpt2_nonorm}};
+  for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
+    CU_pSuite s = CU_add_suite(suites[i].name, suites[i].setup, teardown);
+    CU_add_test(s, "all exits equal the training forward", test_all_exits_equal_training_forward);
+    CU_add_test(s, "policy none answers with the last exit", test_none_is_the_last_exit);
+    CU_add_test(s, "engine = simulation, every policy and setting", test_engine_equals_simulation);
+    CU_add_test(s, "batch = singles; padding and order are inert", test_batch_equals_singles_and_padding_is_inert);
+    CU_add_test(s, "no allocation after warm-up", test_no_allocation_after_warmup);
+    CU_add_test(s, "whole dataset in input order", test_dataset_in_input_order);
+  }
 }

@@ -15,6 +15,7 @@
 
 #include "core/progress.h"
 #include "core/rng.h"
+#include "data/wordpiece.h"
 #include "infer/engine.h"
 #include "infer/epee.h"
 #include "infer/model_file.h"
@@ -38,20 +39,31 @@ static int setup(void) {
   snprintf(dir, sizeof dir, "/tmp/epee-api-XXXXXX");
   if (!mkdtemp(dir)) return 1;
   snprintf(model_path, sizeof model_path, "%s/model.h5", dir);
-  bert_config cfg = {.vocab = V, .hidden = 16, .layers = L, .heads = 2, .intermediate = 32, .max_position = 16,
-                     .type_vocab = 2, .num_labels = C, .layer_norm_eps = 1e-12f, .init_std = 0.2f};
+  model_config cfg = {.vocab = V, .hidden = 16, .layers = L, .heads = 2, .intermediate = 32, .max_position = 16,
+                      .type_vocab = 2, .num_labels = C, .layer_norm_eps = 1e-12f, .init_std = 0.2f};
+  const model_arch *a = model_find_arch("bert");
   model m;
   epee_err e;
-  if (bert_create(&m, &cfg, PARAMS_TRAIN, &e)) return 1;
-  bert_init_weights(&m, 11);
+  if (!a || model_create(&m, a, &cfg, PARAMS_TRAIN, 0, &e)) return 1;
+  a->init(&m, 11);
   for (int i = 0; i < m.ps.n; i++) /* confident exits, so that early exits happen */
     if (!strncmp(m.ps.t[i]->name, "classifiers.", 12))
       for (int64_t k = 0; k < m.ps.t[i]->n; k++) m.ps.t[i]->data[k] *= 20.0f;
-  model_meta meta = {.arch = "bert", .bert = cfg, .labels = (char **)label_names, .n_labels = C,
-                     .vocab = (char **)words, .n_vocab = V, .lowercase = 1, .max_length = MAXLEN,
+  char vocab_txt[1024] = ""; /* vocab.txt: one token per line, id = line - 1 */
+  for (int i = 0; i < V; i++)
+    snprintf(vocab_txt + strlen(vocab_txt), sizeof vocab_txt - strlen(vocab_txt), "%s\n", words[i]);
+  tokenizer *tok = tok_load(&tok_wordpiece, (tok_asset[]){{"vocab.txt", (unsigned char *)vocab_txt, strlen(vocab_txt)}},
+                            (const char *const[]){"test vocab"}, 1, &e);
+  if (!tok) {
+    fprintf(stderr, "setup: %s\n", e.msg);
+    model_free(&m);
+    return 1;
+  }
+  model_meta meta = {.labels = (char **)label_names, .n_labels = C, .tok = tok, .max_length = MAXLEN,
                      .policy = {EPEE_POLICY_EPEE, 0.2f, 2}, .metrics_json = "{\"dev\":1}"};
   int rc = model_file_write(model_path, &m, &meta, &e);
   model_free(&m);
+  tok_free(tok);
   if (rc) return 1;
   char err[256];
   em = epee_model_load(model_path, err, sizeof err);
@@ -72,19 +84,19 @@ static void reference(const epee_policy *p, int *lab, int *lay, float *probs) {
   model_meta meta;
   epee_err e;
   CU_ASSERT_FATAL(model_file_read(model_path, &m, &meta, &e) == 0);
-  wp_tokenizer *tok = model_meta_tokenizer(&meta, model_path, &e);
+  const tokenizer *tok = meta.tok; /* the file's own tokenizer */
+  CU_ASSERT_FATAL(tok != NULL);
   engine g;
   CU_ASSERT_FATAL(engine_init(&g, &m, 1, MAXLEN, &e) == 0);
   for (int i = 0; i < NT; i++) {
     int32_t ids[MAXLEN], ty[MAXLEN];
     float mask[MAXLEN];
-    int n = wp_encode(tok, texts[i], NULL, MAXLEN, ids, ty, NULL);
+    int n = tok_encode(tok, texts[i], NULL, MAXLEN, ids, ty, NULL);
     for (int t = 0; t < n; t++) mask[t] = 1;
     model_batch mb = {.B = 1, .T = n, .ids = ids, .type_ids = ty, .mask = mask};
     engine_classify(&g, &mb, p, lab + i, lay + i, probs + i * C, NULL);
   }
   engine_free(&g);
-  wp_free(tok);
   model_free(&m);
   model_meta_free(&meta);
 }
@@ -151,12 +163,14 @@ static void test_ids_and_pairs(void) {
   model_meta meta;
   epee_err e;
   CU_ASSERT_FATAL(model_file_read(model_path, &m, &meta, &e) == 0);
-  wp_tokenizer *tok = model_meta_tokenizer(&meta, model_path, &e);
+  const tokenizer *tok = meta.tok;
+  CU_ASSERT_FATAL(tok != NULL);
+  CU_ASSERT_EQUAL(tok->sp.pad, 0);
   for (int r = 0; r < 2; r++) {
-    int n = wp_encode(tok, texts[4 * r], NULL, MAXLEN, ids + r * MAXLEN, ty + r * MAXLEN, NULL);
+    int n = tok_encode(tok, texts[4 * r], NULL, MAXLEN, ids + r * MAXLEN, ty + r * MAXLEN, NULL);
     for (int t = 0; t < MAXLEN; t++) {
       mask[r * MAXLEN + t] = t < n;
-      if (t >= n) ids[r * MAXLEN + t] = 0, ty[r * MAXLEN + t] = 0;
+      if (t >= n) ids[r * MAXLEN + t] = tok->sp.pad, ty[r * MAXLEN + t] = 0;
     }
   }
   const char *two[2] = {texts[0], texts[4]};
@@ -166,12 +180,11 @@ static void test_ids_and_pairs(void) {
   CU_ASSERT(lab[0] == tlab[0] && lab[1] == tlab[1] && lay[0] == tlay[0] && lay[1] == tlay[1]);
   /* a pair: [CLS] a [SEP] b [SEP] with type ids 0/1 */
   const char *a[1] = {texts[1]}, *b[1] = {texts[3]};
-  int n = wp_encode(tok, a[0], b[0], MAXLEN, ids, ty, NULL);
+  int n = tok_encode(tok, a[0], b[0], MAXLEN, ids, ty, NULL);
   for (int t = 0; t < n; t++) mask[t] = 1;
   CU_ASSERT(epee_classify_ids(s, 1, n, ids, ty, mask, NULL, lab, lay, NULL, NULL) == 0);
   CU_ASSERT(epee_classify_texts(s, 1, a, b, NULL, tlab, tlay, NULL, NULL) == 0);
   CU_ASSERT(lab[0] == tlab[0] && lay[0] == tlay[0]);
-  wp_free(tok);
   model_free(&m);
   model_meta_free(&meta);
   epee_session_free(s);
@@ -363,6 +376,34 @@ static void test_cli_predictions(void) {
     int y, l;
     CU_ASSERT(parse_prediction(out, i, &y, &l) == 0 && l == L);
   }
+  /* --tokenize: per input, in input order, exactly the ids the model's own tokenizer gives (specials included,
+   * truncated to the model's max length) */
+  snprintf(args, sizeof args, "%s --input - --tokenize", model_path);
+  CU_ASSERT_EQUAL(run_cli(args, jsonl, &out, &err), 0);
+  CU_ASSERT_EQUAL(count_lines(out), NT);
+  {
+    model tm;
+    model_meta tmeta;
+    epee_err e;
+    CU_ASSERT_FATAL(model_file_read(model_path, &tm, &tmeta, &e) == 0);
+    const char *line = out;
+    for (int i = 0; i < NT && line; i++) {
+      int32_t want[MAXLEN], ty[MAXLEN];
+      int n = tok_encode(tmeta.tok, texts[i], NULL, MAXLEN, want, ty, NULL);
+      char expect[512];
+      int k2 = snprintf(expect, sizeof expect, "{\"ids\":[");
+      for (int t = 0; t < n; t++)
+        k2 += snprintf(expect + k2, sizeof expect - (size_t)k2, t ? ",%d" : "%d", (int)want[t]);
+      snprintf(expect + k2, sizeof expect - (size_t)k2, "]}\n");
+      int same = strncmp(line, expect, strlen(expect)) == 0;
+      CU_ASSERT(same);
+      if (!same) printf("\n    line %d: %.*s    want %s", i, (int)strcspn(line, "\n") + 1, line, expect);
+      line = strchr(line, '\n');
+      line = line ? line + 1 : NULL;
+    }
+    model_free(&tm);
+    model_meta_free(&tmeta);
+  }
   /* --bench: the table */
   snprintf(args, sizeof args, "%s --input %s/gold.tsv --bench --batch 4 --output /dev/null", model_path, dir);
   CU_ASSERT_EQUAL(run_cli(args, NULL, &out, &err), 0);
@@ -416,6 +457,8 @@ static void test_cli_errors(void) {
   expect_cli_error(args, "", 2, "unknown or incomplete option '--frobnicate'");
   snprintf(args, sizeof args, "%s --input", model_path);
   expect_cli_error(args, "", 2, "--input needs a value");
+  snprintf(args, sizeof args, "%s --tokenize", model_path);
+  expect_cli_error(args, "", 2, "--tokenize needs --input");
   snprintf(args, sizeof args, "%s --input %s/gold.tsv --output %s/no/such/dir/p.jsonl", model_path, dir, dir);
   expect_cli_error(args, NULL, 1, "--output");
   printf("\n");

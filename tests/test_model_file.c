@@ -1,6 +1,8 @@
-/* Model file: write then read is bit-exact (weights and every metadata field); every kind of broken,
- * foreign or inconsistent file gives -1 and ONE line naming the file and what is wrong, never a crash
- * (also under AddressSanitizer); the write is atomic. */
+/* Model file: write then read is bit-exact (weights by name and every metadata field) for every backbone of the
+ * registry (BERT; ALBERT with factorised embeddings and layer groups; GPT-2 with and without exit_norm, when the
+ * bpe tokenizer kind is built); every kind of broken, foreign or inconsistent file gives -1 and ONE line naming
+ * the file and what is wrong, never a crash (also under AddressSanitizer); the write is atomic. Broken files are
+ * made from good ones with HDF5 C calls and resealed (h5_seal), so the checks behind the seal are reached. */
 #define _GNU_SOURCE /* memmem */
 #include <CUnit/CUnit.h>
 #include <dirent.h>
@@ -12,36 +14,69 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "data/wordpiece.h"
 #include "infer/model_file.h"
 
 enum { V = 30, D = 16, NL = 3, C = 3, P = 12 };
-static char dir[64], good[128];
-static model m;
-static model_meta meta;
+static char dir[64], good[128], albert_path[128];
+static model m, albert; /* good.h5 (bert) and albert.h5 */
+static model_meta meta, albert_meta;
+static tokenizer *wp; /* the WordPiece tokenizer of vocab_txt, in both files */
 static char *labels[C] = {"BP", "CC \"cellular\" component", "MF"};
 static char *vocab[V];
-static const bert_config cfg = {.vocab = V, .hidden = D, .layers = NL, .heads = 2, .intermediate = 24,
-                                .max_position = P, .type_vocab = 2, .num_labels = C, .hidden_dropout = 0.1f,
-                                .attention_dropout = 0.05f, .exit_dropout = 0.2f, .layer_norm_eps = 1e-12f,
-                                .init_std = 0.02f};
+static char vocab_txt[V * 16];
+static size_t vocab_len;
+/* BERT does not read embedding_size, hidden_groups or exit_norm: their values here must not reach the file */
+static const model_config cfg = {.vocab = V, .hidden = D, .layers = NL, .heads = 2, .intermediate = 24,
+                                 .max_position = P, .type_vocab = 2, .num_labels = C, .embedding_size = 99,
+                                 .hidden_groups = 7, .exit_norm = 1, .hidden_dropout = 0.1f,
+                                 .attention_dropout = 0.05f, .exit_dropout = 0.2f, .layer_norm_eps = 1e-12f,
+                                 .init_std = 0.02f};
+/* ALBERT: E 8, 4 layers in 2 groups; it reads no exit_norm */
+static const model_config albert_cfg = {.vocab = V, .hidden = D, .layers = 4, .heads = 2, .intermediate = 24,
+                                        .max_position = P, .type_vocab = 2, .num_labels = C, .embedding_size = 8,
+                                        .hidden_groups = 2, .exit_norm = 1, .hidden_dropout = 0.1f,
+                                        .attention_dropout = 0.0f, .exit_dropout = 0.15f, .layer_norm_eps = 1e-12f,
+                                        .init_std = 0.03f};
+
+static int build(model *dst, const char *arch, const model_config *c, uint64_t seed, epee_err *e) {
+  const model_arch *a = model_find_arch(arch);
+  if (!a) return epee_errf(e, "arch %s is not registered", arch);
+  if (model_create(dst, a, c, PARAMS_SERVE, 0, e)) return -1;
+  a->init(dst, seed);
+  return 0;
+}
+
+static tokenizer *wordpiece_of(const char *txt, size_t len, epee_err *e) {
+  return tok_load(&tok_wordpiece, (tok_asset[]){{"vocab.txt", (unsigned char *)txt, len}},
+                  (const char *const[]){"test vocab"}, 1, e);
+}
 
 static int setup(void) {
   snprintf(dir, sizeof dir, "/tmp/epee-mf-XXXXXX");
   if (!mkdtemp(dir)) return 1;
   snprintf(good, sizeof good, "%s/good.h5", dir);
-  epee_err e;
-  if (bert_create(&m, &cfg, PARAMS_SERVE, &e)) return 1;
-  bert_init_weights(&m, 3);
+  snprintf(albert_path, sizeof albert_path, "%s/albert.h5", dir);
   const char *special[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]"};
+  vocab_len = 0;
   for (int i = 0; i < V; i++) {
     vocab[i] = malloc(16);
     snprintf(vocab[i], 16, "%s", i < 4 ? special[i] : "");
     if (i >= 4) snprintf(vocab[i], 16, i % 2 ? "w%d" : "##p%d", i);
+    vocab_len += (size_t)snprintf(vocab_txt + vocab_len, sizeof vocab_txt - vocab_len, "%s\n", vocab[i]);
   }
-  meta = (model_meta){.arch = "bert", .bert = cfg, .labels = labels, .n_labels = C, .vocab = vocab, .n_vocab = V,
-                      .lowercase = 1, .max_length = 10, .policy = {EPEE_POLICY_EPEE, 0.03f, 2},
-                      .metrics_json = "{\"test\":{\"accuracy\":0.75}}", .train_config_json = "{\"lr\":0.0003}"};
-  if (model_file_write(good, &m, &meta, &e)) {
+  epee_err e;
+  if (!(wp = wordpiece_of(vocab_txt, vocab_len, &e)) || build(&m, "bert", &cfg, 3, &e) ||
+      build(&albert, "albert", &albert_cfg, 4, &e)) {
+    fprintf(stderr, "setup: %s\n", e.msg);
+    return 1;
+  }
+  meta = (model_meta){.labels = labels, .n_labels = C, .tok = wp, .max_length = 10,
+                      .policy = {EPEE_POLICY_EPEE, 0.03f, 2}, .metrics_json = "{\"test\":{\"accuracy\":0.75}}",
+                      .train_config_json = "{\"lr\":0.0003}"};
+  albert_meta = (model_meta){.labels = labels, .n_labels = C, .tok = wp, .max_length = P,
+                             .policy = {EPEE_POLICY_PCEE, 0.1f, 1}}; /* metrics and train config: NULL -> "{}" */
+  if (model_file_write(good, &m, &meta, &e) || model_file_write(albert_path, &albert, &albert_meta, &e)) {
     fprintf(stderr, "setup: %s\n", e.msg);
     return 1;
   }
@@ -50,49 +85,266 @@ static int setup(void) {
 
 static int teardown(void) {
   model_free(&m);
+  model_free(&albert);
+  tok_free(wp);
   for (int i = 0; i < V; i++) free(vocab[i]);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   return system(cmd) != 0;
 }
 
+/* ---- GPT-2's tokenizer: a tiny byte-level BPE (data/bpe.h), when the kind is built -------------------------- */
+
+/* GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves, the 68 others (in byte order) for
+ * U+0100.. */
+static unsigned byte_char(int b) {
+  int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+  if (printable) return (unsigned)b;
+  unsigned n = 0;
+  for (int c = 0; c < b; c++) n += !((c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF));
+  return 0x100u + n;
+}
+
+/* vocab.json: the 256 byte tokens (id = byte), "ab" 256, "<|endoftext|>" 257; merges.txt: the one merge "a b" */
+enum { BPE_VOCAB = 258, GPT2_V = 260 };
+static char bpe_vocab[4096], bpe_merges[] = "#version: 0.2\na b\n";
+
+static tokenizer *tiny_bpe(epee_err *e) {
+  const tok_kind *k = tok_find_kind("bpe");
+  if (!k) return NULL;
+  size_t n = (size_t)snprintf(bpe_vocab, sizeof bpe_vocab, "{");
+  for (int b = 0; b < 256; b++) {
+    unsigned c = byte_char(b);
+    char u[8];
+    if (c == '"' || c == '\\') snprintf(u, sizeof u, "\\%c", (char)c);
+    else if (c < 0x80) snprintf(u, sizeof u, "%c", (char)c);
+    else snprintf(u, sizeof u, "%c%c", (char)(0xC0 | (c >> 6)), (char)(0x80 | (c & 0x3F)));
+    n += (size_t)snprintf(bpe_vocab + n, sizeof bpe_vocab - n, "\"%s\": %d, ", u, b);
+  }
+  snprintf(bpe_vocab + n, sizeof bpe_vocab - n, "\"ab\": 256, \"<|endoftext|>\": 257}");
+  tok_asset a[2] = {{"vocab.json", (unsigned char *)bpe_vocab, strlen(bpe_vocab)},
+                    {"merges.txt", (unsigned char *)bpe_merges, strlen(bpe_merges)}};
+  return tok_load(k, a, (const char *const[]){"test vocab.json", "test merges.txt"}, 0, e);
+}
+
+/* ---- round trips -------------------------------------------------------------------------------------- */
+
+/* the fields the arch reads, bit for bit; the others read back as 0 (they are not in the file) */
+static int same_config(const model_arch *a, const model_config *want, const model_config *got) {
+  int same = 1;
+  for (int i = 0; i < MF_COUNT; i++) {
+    const model_field *f = &model_fields[i];
+    const char *w = (const char *)want + f->offset, *g = (const char *)got + f->offset;
+    static const char zero[sizeof(float) > sizeof(int) ? sizeof(float) : sizeof(int)] = {0};
+    size_t n = f->type == MFT_FLOAT ? sizeof(float) : sizeof(int);
+    int ok = (a->fields & MF_BIT(i)) ? memcmp(w, g, n) == 0 : memcmp(zero, g, n) == 0;
+    if (!ok) printf("\n    %s: model_config field %s differs", a->name, f->name);
+    same &= ok;
+  }
+  return same;
+}
+
+static char *read_attr(const char *path, const char *name) {
+  epee_err e;
+  hid_t f = h5_open_sealed(path, &e);
+  CU_ASSERT_FATAL(f >= 0);
+  char *v = h5_read_attr_str(f, path, name, &e);
+  H5Fclose(f);
+  CU_ASSERT_FATAL(v != NULL);
+  return v;
+}
+
+/* path holds exactly src and src_meta: read back, every weight by name bit for bit, every metadata field */
+static void check_round_trip(const char *path, const model *src, const model_meta *sm) {
+  model r;
+  model_meta rm;
+  epee_err e;
+  int rc = model_file_read(path, &r, &rm, &e);
+  if (rc) printf("\n    %s", e.msg);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  CU_ASSERT_PTR_EQUAL(r.arch, src->arch); /* the registry's row */
+  CU_ASSERT(r.n_layers == src->n_layers && r.n_labels == src->n_labels && r.hidden == src->hidden);
+  CU_ASSERT(same_config(src->arch, &src->cfg, &r.cfg));
+  CU_ASSERT_EQUAL_FATAL(r.ps.n, src->ps.n);
+  CU_ASSERT_EQUAL(r.ps.total, src->ps.total);
+  CU_ASSERT(r.ps.grad == NULL && r.ps.m == NULL && r.ps.v == NULL); /* served: weights only */
+  for (int i = 0; i < src->ps.n; i++) { /* by name: the file is keyed by names, not by position */
+    tensor *a = src->ps.t[i], *b = params_find(&r.ps, a->name);
+    CU_ASSERT_FATAL(b != NULL);
+    CU_ASSERT_EQUAL(a->ndim, b->ndim);
+    CU_ASSERT(memcmp(a->shape, b->shape, sizeof(int) * (size_t)a->ndim) == 0);
+    CU_ASSERT_EQUAL_FATAL(a->n, b->n);
+    CU_ASSERT(memcmp(a->data, b->data, sizeof(float) * (size_t)a->n) == 0);
+  }
+  /* model_config holds the fields the arch reads and no other */
+  char *mc = read_attr(path, "model_config"), *want = model_config_to_json(src);
+  CU_ASSERT_STRING_EQUAL(mc, want);
+  for (int i = 0; i < MF_COUNT; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":", model_fields[i].name);
+    CU_ASSERT_EQUAL(strstr(mc, key) != NULL, (src->arch->fields & MF_BIT(i)) != 0);
+  }
+  free(mc), free(want);
+  char *arch = read_attr(path, "arch"), *ver = read_attr(path, "format_version");
+  CU_ASSERT_STRING_EQUAL(arch, src->arch->name);
+  CU_ASSERT_STRING_EQUAL(ver, "3");
+  free(arch), free(ver);
+  CU_ASSERT_EQUAL_FATAL(rm.n_labels, sm->n_labels);
+  for (int i = 0; i < sm->n_labels; i++) CU_ASSERT_STRING_EQUAL(rm.labels[i], sm->labels[i]);
+  /* the tokenizer: its kind, lowercase and files byte for byte, and so its vocabulary and specials */
+  const tokenizer *t = sm->tok, *u = rm.tok;
+  CU_ASSERT_FATAL(u != NULL && u != t);
+  CU_ASSERT_PTR_EQUAL(u->kind, t->kind);
+  CU_ASSERT_EQUAL(u->lowercase, t->lowercase);
+  CU_ASSERT_EQUAL(u->vocab_size, t->vocab_size);
+  CU_ASSERT(u->sp.cls == t->sp.cls && u->sp.sep == t->sp.sep && u->sp.pad == t->sp.pad);
+  for (int i = 0; i < t->kind->n_assets; i++) {
+    CU_ASSERT_STRING_EQUAL(u->assets[i].name, t->assets[i].name);
+    CU_ASSERT_EQUAL_FATAL(u->assets[i].len, t->assets[i].len);
+    CU_ASSERT(memcmp(u->assets[i].data, t->assets[i].data, t->assets[i].len) == 0);
+  }
+  int pieces = 1;
+  for (int id = 0; id < t->vocab_size; id++) {
+    const char *x = t->kind->piece(t->impl, id), *y = u->kind->piece(u->impl, id);
+    pieces &= x && y && strcmp(x, y) == 0;
+  }
+  CU_ASSERT(pieces);
+  int32_t ia[P], ta[P], ib[P], tb[P];
+  const char *text = "w5 ##p6 w7 ab ba";
+  int na = tok_encode(t, text, NULL, sm->max_length, ia, ta, NULL);
+  int nb = tok_encode(u, text, NULL, rm.max_length, ib, tb, NULL);
+  CU_ASSERT(na == nb && memcmp(ia, ib, sizeof(int32_t) * (size_t)na) == 0 &&
+            memcmp(ta, tb, sizeof(int32_t) * (size_t)na) == 0);
+  CU_ASSERT_EQUAL(rm.max_length, sm->max_length);
+  CU_ASSERT_EQUAL(rm.policy.kind, sm->policy.kind);
+  CU_ASSERT_EQUAL(rm.policy.tau, sm->policy.tau);
+  CU_ASSERT_EQUAL(rm.policy.patience, sm->policy.patience);
+  CU_ASSERT_STRING_EQUAL(rm.metrics_json, sm->metrics_json ? sm->metrics_json : "{}");
+  CU_ASSERT_STRING_EQUAL(rm.train_config_json, sm->train_config_json ? sm->train_config_json : "{}");
+  model_free(&r);
+  model_meta_free(&rm);
+  CU_ASSERT(rm.tok == NULL && rm.labels == NULL); /* zeroed */
+}
+
 static void test_round_trip(void) {
+  check_round_trip(good, &m, &meta);
+  /* the WordPiece ids as the file's tokenizer gives them */
   model r;
   model_meta rm;
   epee_err e;
   CU_ASSERT_FATAL(model_file_read(good, &r, &rm, &e) == 0);
-  CU_ASSERT_EQUAL_FATAL(r.ps.n, m.ps.n);
-  CU_ASSERT(r.ps.grad == NULL && r.ps.m == NULL && r.ps.v == NULL); /* served: weights only */
-  for (int i = 0; i < m.ps.n; i++) { /* by name: the file is keyed by names, not by position */
-    tensor *a = m.ps.t[i], *b = params_find(&r.ps, a->name);
-    CU_ASSERT_FATAL(b != NULL);
-    CU_ASSERT_EQUAL(a->n, b->n);
-    CU_ASSERT(memcmp(a->data, b->data, sizeof(float) * (size_t)a->n) == 0);
-  }
-  CU_ASSERT_STRING_EQUAL(rm.arch, "bert");
-  CU_ASSERT(memcmp(&rm.bert, &cfg, sizeof cfg) == 0); /* every int and float field, bit for bit */
-  CU_ASSERT_EQUAL_FATAL(rm.n_labels, C);
-  for (int i = 0; i < C; i++) CU_ASSERT_STRING_EQUAL(rm.labels[i], labels[i]);
-  CU_ASSERT_EQUAL_FATAL(rm.n_vocab, V);
-  for (int i = 0; i < V; i++) CU_ASSERT_STRING_EQUAL(rm.vocab[i], vocab[i]);
-  CU_ASSERT_EQUAL(rm.lowercase, 1);
-  CU_ASSERT_EQUAL(rm.max_length, 10);
-  CU_ASSERT_EQUAL(rm.policy.kind, EPEE_POLICY_EPEE);
-  CU_ASSERT_EQUAL(rm.policy.tau, 0.03f);
-  CU_ASSERT_EQUAL(rm.policy.patience, 2);
-  CU_ASSERT_STRING_EQUAL(rm.metrics_json, meta.metrics_json);
-  CU_ASSERT_STRING_EQUAL(rm.train_config_json, meta.train_config_json);
-  wp_tokenizer *tok = model_meta_tokenizer(&rm, good, &e);
-  CU_ASSERT_FATAL(tok != NULL);
-  CU_ASSERT_EQUAL(wp_vocab_size(tok), V);
-  CU_ASSERT_EQUAL(wp_token_id(tok, "w5"), 5);
-  CU_ASSERT_EQUAL(wp_token_id(tok, "##p6"), 6);
-  wp_free(tok);
+  CU_ASSERT_PTR_EQUAL(rm.tok->kind, &tok_wordpiece);
+  CU_ASSERT_EQUAL(rm.tok->vocab_size, V);
+  CU_ASSERT_EQUAL(wp_token_id(rm.tok->impl, "w5"), 5);
+  CU_ASSERT_EQUAL(wp_token_id(rm.tok->impl, "##p6"), 6);
+  CU_ASSERT(rm.tok->sp.cls == 2 && rm.tok->sp.sep == 3 && rm.tok->sp.pad == 0);
+  CU_ASSERT(rm.tok->assets[0].len == vocab_len && memcmp(rm.tok->assets[0].data, vocab_txt, vocab_len) == 0);
   model_free(&r);
   model_meta_free(&rm);
 }
 
-/* What h5py relies on: float32 datasets named by the HF key, PyTorch shapes, checksummed. */
+static void test_round_trip_albert(void) {
+  check_round_trip(albert_path, &albert, &albert_meta);
+  /* two groups of shared weights, E x H mapping, one exit per layer */
+  CU_ASSERT_PTR_NOT_NULL(params_find(&albert.ps, "albert.encoder.albert_layer_groups.1.albert_layers.0.ffn.weight"));
+  CU_ASSERT_PTR_NULL(params_find(&albert.ps, "albert.encoder.albert_layer_groups.2.albert_layers.0.ffn.weight"));
+  CU_ASSERT_PTR_NOT_NULL(params_find(&albert.ps, "classifiers.3.bias"));
+  hid_t f = H5Fopen(albert_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  CU_ASSERT_FATAL(f >= 0);
+  epee_err e;
+  int nd, sh[4];
+  CU_ASSERT(h5_shape(f, albert_path, "weights/albert.encoder.embedding_hidden_mapping_in.weight", &nd, sh, &e) == 0);
+  CU_ASSERT(nd == 2 && sh[0] == D && sh[1] == 8); /* [out H, in E] as torch.nn.Linear */
+  CU_ASSERT(h5_exists(f, "tokenizer/vocab.txt"));
+  H5Fclose(f);
+}
+
+static void test_round_trip_gpt2(void) {
+  epee_err e = {{0}};
+  tokenizer *bpe = tiny_bpe(&e);
+  if (!bpe) {
+    if (tok_find_kind("bpe")) printf("\n    tiny bpe: %s", e.msg);
+    CU_ASSERT_PTR_NULL(tok_find_kind("bpe")); /* a bpe kind that refuses the tiny files is a failure */
+    printf("\n    SKIP: bpe tokenizer kind not built yet: the GPT-2 round trips (exit_norm 0 and 1) did not run\n");
+    return;
+  }
+  CU_ASSERT_EQUAL(bpe->vocab_size, BPE_VOCAB);
+  for (int norm = 0; norm < 2; norm++) {
+    /* GPT-2 reads no type_vocab, embedding_size or hidden_groups: not written */
+    model_config c = {.vocab = GPT2_V, .hidden = D, .layers = NL, .heads = 2, .intermediate = 24, .max_position = P,
+                      .type_vocab = 5, .num_labels = C, .embedding_size = 3, .hidden_groups = 2, .exit_norm = norm,
+                      .hidden_dropout = 0.1f, .attention_dropout = 0.1f, .exit_dropout = 0.1f,
+                      .layer_norm_eps = 1e-5f, .init_std = 0.02f};
+    model g;
+    CU_ASSERT_FATAL(build(&g, "gpt2", &c, 10 + (uint64_t)norm, &e) == 0);
+    model_meta gm = {.labels = labels, .n_labels = C, .tok = bpe, .max_length = 9,
+                     .policy = {EPEE_POLICY_ENTROPY, 0.25f, 0}, .metrics_json = "{\"dev\":{\"accuracy\":0.5}}",
+                     .train_config_json = "{\"model\":{\"arch\":\"gpt2\"}}"};
+    char path[160];
+    snprintf(path, sizeof path, "%s/gpt2_norm%d.h5", dir, norm);
+    CU_ASSERT_FATAL(model_file_write(path, &g, &gm, &e) == 0);
+    check_round_trip(path, &g, &gm);
+    char *mc = read_attr(path, "model_config"), *tc = read_attr(path, "tokenizer_config");
+    CU_ASSERT_PTR_NOT_NULL(strstr(mc, norm ? "\"exit_norm\":true" : "\"exit_norm\":false"));
+    CU_ASSERT_STRING_EQUAL(tc, "{\"type\":\"bpe\",\"lowercase\":false,\"max_length\":9}");
+    free(mc), free(tc);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    int nd, sh[4];
+    CU_ASSERT(h5_shape(f, path, "weights/transformer.h.0.attn.c_attn.weight", &nd, sh, &e) == 0);
+    CU_ASSERT(nd == 2 && sh[0] == D && sh[1] == 3 * D); /* Conv1D: [in, out] as HF stores it */
+    CU_ASSERT(h5_exists(f, "tokenizer/vocab.json") && h5_exists(f, "tokenizer/merges.txt"));
+    H5Fclose(f);
+    if (norm == 1) { /* a GPT-2 file without its merges is refused */
+      char cmd[400], broken[200];
+      snprintf(broken, sizeof broken, "%s/gpt2_no_merges.h5", dir);
+      snprintf(cmd, sizeof cmd, "cp %s %s", path, broken);
+      CU_ASSERT_FATAL(system(cmd) == 0);
+      f = H5Fopen(broken, H5F_ACC_RDWR, H5P_DEFAULT);
+      H5Ldelete(f, "tokenizer/merges.txt", H5P_DEFAULT);
+      H5Fclose(f);
+      CU_ASSERT_FATAL(h5_seal(broken, &e) == 0);
+      model r;
+      model_meta rm;
+      CU_ASSERT(model_file_read(broken, &r, &rm, &e) == -1);
+      printf("\n    %s", e.msg);
+      CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "dataset 'tokenizer/merges.txt' is missing"));
+      CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, broken));
+    }
+    model_free(&g);
+  }
+  tok_free(bpe);
+  printf("\n");
+}
+
+/* A tokenizer kind the arch does not accept (GPT-2 takes only bpe) never gets served: refused when written, or
+ * else when read, in one line. */
+static void test_gpt2_refuses_wordpiece(void) {
+  model_config c = {.vocab = V, .hidden = D, .layers = 2, .heads = 2, .intermediate = 24, .max_position = P,
+                    .num_labels = C, .exit_norm = 1, .layer_norm_eps = 1e-5f, .init_std = 0.02f};
+  model g;
+  epee_err e = {{0}};
+  CU_ASSERT_FATAL(build(&g, "gpt2", &c, 12, &e) == 0);
+  model_meta gm = meta;
+  char path[160];
+  snprintf(path, sizeof path, "%s/gpt2_wordpiece.h5", dir);
+  if (model_file_write(path, &g, &gm, &e) == 0) {
+    model r;
+    model_meta rm;
+    CU_ASSERT_EQUAL(model_file_read(path, &r, &rm, &e), -1);
+    printf("\n    written, refused when read: %s\n", e.msg);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "\"type\" 'wordpiece' is not a tokenizer of arch gpt2 (expected bpe)"));
+  } else {
+    printf("\n    refused when written: %s\n", e.msg);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "wordpiece"));
+  }
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, path));
+  CU_ASSERT_PTR_NULL(strchr(e.msg, '\n'));
+  model_free(&g);
+}
+
+/* What h5py relies on: float32 datasets named by the HF key, PyTorch shapes, checksummed; the tokenizer's file
+ * as bytes; the attributes as documented in infer/model_file.h. */
 static void test_layout(void) {
   hid_t f = H5Fopen(good, H5F_ACC_RDONLY, H5P_DEFAULT);
   CU_ASSERT_FATAL(f >= 0);
@@ -113,7 +365,42 @@ static void test_layout(void) {
     snprintf(name, sizeof name, "weights/classifiers.%d.bias", l);
     CU_ASSERT(h5_exists(f, name));
   }
+  /* the tokenizer's file byte for byte: 1-D uint8 under its HF name, checksummed */
+  ds = H5Dopen2(f, "tokenizer/vocab.txt", H5P_DEFAULT);
+  CU_ASSERT_FATAL(ds >= 0);
+  sp = H5Dget_space(ds), t = H5Dget_type(ds), dcpl = H5Dget_create_plist(ds);
+  CU_ASSERT_EQUAL(H5Sget_simple_extent_dims(sp, dims, NULL), 1);
+  CU_ASSERT(dims[0] == vocab_len);
+  CU_ASSERT(H5Tequal(t, H5T_STD_U8LE) > 0);
+  ncd = 4;
+  CU_ASSERT_EQUAL(H5Pget_nfilters(dcpl), 1);
+  CU_ASSERT_EQUAL(H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL), H5Z_FILTER_FLETCHER32);
+  unsigned char bytes[sizeof vocab_txt];
+  CU_ASSERT(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes) >= 0);
+  CU_ASSERT(memcmp(bytes, vocab_txt, vocab_len) == 0);
+  H5Pclose(dcpl), H5Tclose(t), H5Sclose(sp), H5Dclose(ds);
+  CU_ASSERT(!h5_exists(f, "tokenizer/vocab")); /* no string list (format 2) */
   H5Fclose(f);
+  /* the string attributes */
+  const char *const want[][2] = {{"format", "epee-model"},
+                                 {"format_version", "3"},
+                                 {"arch", "bert"},
+                                 {"tokenizer_config", "{\"type\":\"wordpiece\",\"lowercase\":true,\"max_length\":10}"},
+                                 {"policy", "{\"name\":\"epee\",\"tau\":0.03,\"patience\":2}"},
+                                 {"metrics", "{\"test\":{\"accuracy\":0.75}}"},
+                                 {"train_config", "{\"lr\":0.0003}"}};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    char *v = read_attr(good, want[i][0]);
+    CU_ASSERT_STRING_EQUAL(v, want[i][1]);
+    free(v);
+  }
+  char *mc = read_attr(good, "model_config"), *sum = read_attr(good, "checksum");
+  CU_ASSERT_STRING_EQUAL(mc, "{\"vocab\":30,\"hidden\":16,\"layers\":3,\"heads\":2,\"intermediate\":24,"
+                             "\"max_position\":12,\"type_vocab\":2,\"num_labels\":3,\"hidden_dropout\":0.1,"
+                             "\"attention_dropout\":0.05,\"exit_dropout\":0.2,\"layer_norm_eps\":1e-12,"
+                             "\"init_std\":0.02}");
+  CU_ASSERT(strncmp(sum, "fnv1a64:", 8) == 0 && strlen(sum) == 8 + 16);
+  free(mc), free(sum);
 }
 
 /* weights_write / weights_read under any group (the trainer's checkpoints use them too) */
@@ -126,7 +413,7 @@ static void test_weights_group(void) {
   CU_ASSERT_FATAL(weights_write(f, &m.ps, "best/weights", &e) == 0);
   CU_ASSERT_FATAL(h5_commit(f, tmp, path, 1, &e) == 0);
   model r;
-  CU_ASSERT_FATAL(bert_create(&r, &cfg, PARAMS_SERVE, &e) == 0);
+  CU_ASSERT_FATAL(model_create(&r, model_find_arch("bert"), &cfg, PARAMS_SERVE, 0, &e) == 0);
   f = h5_open_read(path, &e);
   CU_ASSERT_FATAL(f >= 0);
   CU_ASSERT(weights_read(f, path, &r.ps, "best/weights", &e) == 0);
@@ -173,6 +460,20 @@ static void test_atomic_write(void) {
   bad.max_length = P + 1;
   CU_ASSERT(model_file_write(path, &m, &bad, &e) == -1);
   CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "max_length 13"));
+  bad.max_length = 1; /* no room for [CLS] [SEP] */
+  CU_ASSERT(model_file_write(path, &m, &bad, &e) == -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "max_length 1 outside [2, max_position 12]"));
+  bad = meta;
+  bad.tok = NULL;
+  CU_ASSERT(model_file_write(path, &m, &bad, &e) == -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "a tokenizer of 0 ids for a vocab of 30"));
+  char big[V * 16 + 64];
+  size_t n = (size_t)snprintf(big, sizeof big, "%sx1\nx2\n", vocab_txt); /* 32 ids for a vocab of 30 */
+  bad.tok = wordpiece_of(big, n, &e);
+  CU_ASSERT_FATAL(bad.tok != NULL);
+  CU_ASSERT(model_file_write(path, &m, &bad, &e) == -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "a tokenizer of 32 ids for a vocab of 30"));
+  tok_free(bad.tok);
   CU_ASSERT(access(path, F_OK) != 0);
   CU_ASSERT_EQUAL(count_tmp_files(), 0);
 }
@@ -181,11 +482,11 @@ static void test_atomic_write(void) {
 
 static char variant_path[160];
 
-/* copies good.h5 to name and applies edit (may be NULL) with the copy open read-write */
-static const char *variant(const char *name, void (*edit)(hid_t f)) {
+/* copies src to name and applies edit (may be NULL) with the copy open read-write */
+static const char *variant_of(const char *src, const char *name, void (*edit)(hid_t f)) {
   char cmd[400];
   snprintf(variant_path, sizeof variant_path, "%s/%s", dir, name);
-  snprintf(cmd, sizeof cmd, "cp %s %s", good, variant_path);
+  snprintf(cmd, sizeof cmd, "cp %s %s", src, variant_path);
   CU_ASSERT_FATAL(system(cmd) == 0);
   if (edit) {
     hid_t f = H5Fopen(variant_path, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -197,6 +498,8 @@ static const char *variant(const char *name, void (*edit)(hid_t f)) {
   }
   return variant_path;
 }
+/* the same from good.h5 (bert) */
+static const char *variant(const char *name, void (*edit)(hid_t f)) { return variant_of(good, name, edit); }
 
 /* -1, one line, naming the file and containing needle; nothing left to free */
 static void expect_error(const char *path, const char *needle) {
@@ -213,7 +516,8 @@ static void expect_error(const char *path, const char *needle) {
   CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, needle));
   CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, path));
   CU_ASSERT_PTR_NULL(strchr(e.msg, '\n'));
-  CU_ASSERT(r.impl == NULL && rm.labels == NULL && rm.vocab == NULL && rm.arch == NULL);
+  CU_ASSERT(r.impl == NULL && r.arch == NULL && r.ps.n == 0 && rm.labels == NULL && rm.tok == NULL &&
+            rm.metrics_json == NULL && rm.train_config_json == NULL);
 }
 
 static void set_attr(hid_t f, const char *name, const char *value) {
@@ -224,7 +528,30 @@ static void set_attr(hid_t f, const char *name, const char *value) {
 
 static void drop_weight(hid_t f) { H5Ldelete(f, "weights/bert.pooler.dense.bias", H5P_DEFAULT); }
 static void drop_labels(hid_t f) { H5Ldelete(f, "labels", H5P_DEFAULT); }
-static void drop_vocab(hid_t f) { H5Ldelete(f, "tokenizer/vocab", H5P_DEFAULT); }
+static void drop_vocab(hid_t f) { H5Ldelete(f, "tokenizer/vocab.txt", H5P_DEFAULT); }
+static void put_vocab(hid_t f, const char *txt) {
+  drop_vocab(f);
+  epee_err e;
+  h5_write_bytes(f, "tokenizer/vocab.txt", txt, strlen(txt), &e);
+}
+static void vocab_no_pad(hid_t f) { put_vocab(f, "[UNK]\n[CLS]\n[SEP]\nw1\n"); }
+static void vocab_too_big(hid_t f) {
+  char big[V * 16 + 64];
+  snprintf(big, sizeof big, "%sx1\nx2\nx3\n", vocab_txt);
+  put_vocab(f, big);
+}
+static void vocab_floats(hid_t f) {
+  drop_vocab(f);
+  float z[8] = {0};
+  epee_err e;
+  h5_write_floats(f, "tokenizer/vocab.txt", z, 1, (int[]){8}, &e);
+}
+static void vocab_2d(hid_t f) {
+  drop_vocab(f);
+  int32_t z[2 * 8] = {0};
+  epee_err e;
+  h5_write_ints(f, "tokenizer/vocab.txt", z, 2, (int[]){2, 8}, &e);
+}
 static void wrong_shape(hid_t f) {
   H5Ldelete(f, "weights/classifiers.1.weight", H5P_DEFAULT);
   float z[4 * D] = {0};
@@ -275,16 +602,40 @@ static void nan_weight(hid_t f) {
 }
 static void no_format(hid_t f) { H5Adelete(f, "format"); }
 static void other_format(hid_t f) { set_attr(f, "format", "epee-train-checkpoint"); }
-static void new_version(hid_t f) { set_attr(f, "format_version", "3"); }
-static void other_arch(hid_t f) { set_attr(f, "arch", "gpt2"); }
+static void old_version(hid_t f) { set_attr(f, "format_version", "2"); }
+static void new_version(hid_t f) { set_attr(f, "format_version", "4"); }
+static void vit_arch(hid_t f) { set_attr(f, "arch", "vit"); }
+static void albert_arch(hid_t f) { set_attr(f, "arch", "albert"); } /* a BERT config: no embedding_size */
+static void gpt2_arch(hid_t f) { set_attr(f, "arch", "gpt2"); }     /* a BERT config: no exit_norm */
+/* albert.h5's model_config without embedding_size */
+static void albert_no_embedding_size(hid_t f) {
+  char *mc = model_config_to_json(&albert), *at = strstr(mc, "\"embedding_size\":8,");
+  CU_ASSERT_FATAL(at != NULL);
+  memmove(at, at + strlen("\"embedding_size\":8,"), strlen(at + strlen("\"embedding_size\":8,")) + 1);
+  set_attr(f, "model_config", mc);
+  free(mc);
+}
+static void albert_too_many_groups(hid_t f) {
+  char *mc = model_config_to_json(&albert), *at = strstr(mc, "\"hidden_groups\":2");
+  CU_ASSERT_FATAL(at != NULL);
+  at[strlen("\"hidden_groups\":")] = '5';
+  set_attr(f, "model_config", mc);
+  free(mc);
+}
+static void config_no_type_vocab(hid_t f) {
+  set_attr(f, "model_config", "{\"vocab\":30,\"hidden\":16,\"layers\":3,\"heads\":2,\"intermediate\":24,"
+                              "\"max_position\":12,\"num_labels\":3,\"layer_norm_eps\":1e-12}");
+}
 static void no_policy(hid_t f) { H5Adelete(f, "policy"); }
 static void config_not_json(hid_t f) { set_attr(f, "model_config", "{\"vocab\": 30, hidden: 16}"); }
 static void config_no_hidden(hid_t f) {
   set_attr(f, "model_config", "{\"vocab\":30,\"layers\":3,\"heads\":2,\"intermediate\":24,\"max_position\":12,"
                               "\"type_vocab\":2,\"num_labels\":3,\"layer_norm_eps\":1e-12}");
 }
-/* hidden 4096: (30 + 12 + 2) * 4096 + 3 * (4 * 4096^2 + 2 * 4096 * 24) = 202096640 weights at least, 808.4 MB:
- * refused before allocating */
+/* hidden 4096, every BERT weight counted: embeddings (30 + 12 + 2) * 4096 + LayerNorm 2 * 4096; per layer
+ * 4 * (4096^2 + 4096) + 24 * 4096 + 24 + 4096 * 24 + 4096 + 2 * 2 * 4096 = 67342360, times 3; pooler 4096^2 + 4096;
+ * exits 3 * (3 * 4096 + 3): 219033681 weights, 876.1 MB, more than the file's size can hold: refused before
+ * allocating */
 static void config_big(hid_t f) {
   set_attr(f, "model_config", "{\"vocab\":30,\"hidden\":4096,\"layers\":3,\"heads\":2,\"intermediate\":24,"
                               "\"max_position\":12,\"type_vocab\":2,\"num_labels\":3,\"layer_norm_eps\":1e-12}");
@@ -292,8 +643,18 @@ static void config_big(hid_t f) {
 static void long_max_length(hid_t f) {
   set_attr(f, "tokenizer_config", "{\"type\":\"wordpiece\",\"lowercase\":true,\"max_length\":64}");
 }
+static void short_max_length(hid_t f) {
+  set_attr(f, "tokenizer_config", "{\"type\":\"wordpiece\",\"lowercase\":true,\"max_length\":1}");
+}
 static void bpe_tokenizer(hid_t f) {
   set_attr(f, "tokenizer_config", "{\"type\":\"bpe\",\"lowercase\":false,\"max_length\":8}");
+}
+static void unknown_tokenizer(hid_t f) {
+  set_attr(f, "tokenizer_config", "{\"type\":\"word piece\",\"lowercase\":true,\"max_length\":8}");
+}
+static void untyped_tokenizer(hid_t f) { set_attr(f, "tokenizer_config", "{\"lowercase\":true,\"max_length\":8}"); }
+static void cased_tokenizer(hid_t f) {
+  set_attr(f, "tokenizer_config", "{\"type\":\"wordpiece\",\"lowercase\":false,\"max_length\":10}");
 }
 static void policy_unknown(hid_t f) { set_attr(f, "policy", "{\"name\":\"fastest\",\"tau\":0.1,\"patience\":2}"); }
 static void policy_zero_patience(hid_t f) { set_attr(f, "policy", "{\"name\":\"epee\",\"tau\":0.1,\"patience\":0}"); }
@@ -306,7 +667,6 @@ static void policy_edited_unchecked(hid_t f) {
 static void test_bad_files(void) {
   expect_error(variant("missing_weight.h5", drop_weight), "dataset 'weights/bert.pooler.dense.bias' is missing");
   expect_error(variant("missing_labels.h5", drop_labels), "dataset 'labels' is missing");
-  expect_error(variant("missing_vocab.h5", drop_vocab), "dataset 'tokenizer/vocab' is missing");
   expect_error(variant("wrong_shape.h5", wrong_shape),
                "dataset 'weights/classifiers.1.weight': expected shape [3, 16], found [4, 16]");
   expect_error(variant("int_weights.h5", int_weights), "'weights/classifiers.0.bias': expected float data");
@@ -317,15 +677,43 @@ static void test_bad_files(void) {
   expect_error(variant("nan.h5", nan_weight), "'weights/bert.embeddings.LayerNorm.weight': element 5 is nan");
   expect_error(variant("no_format.h5", no_format), "not an EPEE-C model file (no 'format' attribute)");
   expect_error(variant("checkpoint.h5", other_format), "format 'epee-train-checkpoint' is not 'epee-model'");
-  expect_error(variant("version.h5", new_version), "format_version '3' is not supported (this build reads version 2)");
-  expect_error(variant("arch.h5", other_arch), "arch 'gpt2' is not supported");
+  /* versions: 2 (a string-list vocabulary, BERT only) and any later one are refused, naming this build's */
+  expect_error(variant("version2.h5", old_version), "format_version '2' is not supported (this build reads version 3;");
+  expect_error(variant("version4.h5", new_version), "format_version '4' is not supported (this build reads version 3;");
+  /* the arch: one of the registry, with every model_config field it needs */
+  expect_error(variant("arch_vit.h5", vit_arch), "arch 'vit' is not supported by this build (bert, albert, gpt2)");
+  expect_error(variant("arch_albert.h5", albert_arch),
+               "attribute 'model_config': \"embedding_size\" must be an integer in [1, 65536], found nothing");
+  expect_error(variant("arch_gpt2.h5", gpt2_arch),
+               "attribute 'model_config': \"exit_norm\" must be true or false, found nothing");
+  expect_error(variant_of(albert_path, "albert_no_e.h5", albert_no_embedding_size),
+               "attribute 'model_config': \"embedding_size\" must be an integer in [1, 65536], found nothing");
+  expect_error(variant_of(albert_path, "albert_groups.h5", albert_too_many_groups),
+               "albert: model hidden_groups 5 exceeds layers 4");
+  expect_error(variant("no_type_vocab.h5", config_no_type_vocab),
+               "\"type_vocab\" must be an integer in [1, 65536], found nothing");
   expect_error(variant("no_policy.h5", no_policy), "attribute 'policy' is missing");
   expect_error(variant("config_json.h5", config_not_json), "attribute 'model_config': column 15");
   expect_error(variant("config_hidden.h5", config_no_hidden),
                "\"hidden\" must be an integer in [1, 65536], found nothing");
-  expect_error(variant("config_big.h5", config_big), "describes at least 202133504 weights (808.5 MB)");
-  expect_error(variant("max_length.h5", long_max_length), "\"max_length\" must be an integer in [2, 12], found '64'");
-  expect_error(variant("bpe.h5", bpe_tokenizer), "\"type\" must be \"wordpiece\", found bpe");
+  expect_error(variant("config_big.h5", config_big), "the config describes 219033681 weights (876.1 MB) but at most");
+  /* the tokenizer: a kind the arch accepts, its files present and valid, room for its specials */
+  expect_error(variant("max_length.h5", long_max_length), "\"max_length\" must be an integer in [1, 12], found '64'");
+  expect_error(variant("max_length1.h5", short_max_length),
+               "\"max_length\" 1 leaves no room for the wordpiece tokenizer's specials (at least 2)");
+  expect_error(variant("bpe.h5", bpe_tokenizer),
+               "attribute 'tokenizer_config': \"type\" 'bpe' is not a tokenizer of arch bert (expected wordpiece, "
+               "sentencepiece)");
+  expect_error(variant("tok_unknown.h5", unknown_tokenizer), "\"type\" 'word piece' is not a tokenizer of arch bert");
+  expect_error(variant("tok_untyped.h5", untyped_tokenizer), "\"type\" nothing is not a tokenizer of arch bert");
+  expect_error(variant("tok_cased.h5", cased_tokenizer),
+               "dataset 'tokenizer/vocab.txt': tokenizer.lowercase false is not supported");
+  expect_error(variant("missing_vocab.h5", drop_vocab), "dataset 'tokenizer/vocab.txt' is missing");
+  expect_error(variant("vocab_no_pad.h5", vocab_no_pad), "dataset 'tokenizer/vocab.txt': vocabulary has no [PAD] line");
+  expect_error(variant("vocab_big.h5", vocab_too_big),
+               "the wordpiece tokenizer has 33 ids but model_config says vocab 30");
+  expect_error(variant("vocab_floats.h5", vocab_floats), "dataset 'tokenizer/vocab.txt': expected integer data");
+  expect_error(variant("vocab_2d.h5", vocab_2d), "dataset 'tokenizer/vocab.txt': expected 1 to ");
   expect_error(variant("policy_name.h5", policy_unknown), "\"name\" must be none, entropy, patience, epee or pcee");
   expect_error(variant("policy_patience.h5", policy_zero_patience), "policy epee: patience 0");
   expect_error(variant("policy_edited.h5", policy_edited), "attribute 'checksum' fnv1a64:");
@@ -432,7 +820,7 @@ static void test_corrupted_weight(void) {
   free(b);
 }
 
-/* One changed character of the vocabulary (HDF5 keeps no checksum on string data): the content checksum. */
+/* One changed character of the vocabulary file: the tokenizer's files carry HDF5's Fletcher-32 checksum. */
 static void test_corrupted_vocab(void) {
   size_t n;
   unsigned char *b = slurp(good, &n);
@@ -441,6 +829,22 @@ static void test_corrupted_vocab(void) {
   at[3] = 'q';
   char path[160];
   snprintf(path, sizeof path, "%s/corrupt_vocab.h5", dir);
+  spit_refused_then_resealed(path, b, n);
+  expect_error(path, "dataset 'tokenizer/vocab.txt': read failed (file truncated or corrupted?)");
+  printf("\n");
+  free(b);
+}
+
+/* One changed character of a label (HDF5 keeps no checksum on string data): the content checksum. */
+static void test_corrupted_label(void) {
+  size_t n;
+  unsigned char *b = slurp(good, &n);
+  unsigned char *at = memmem(b, n, "cellular", 8);
+  CU_ASSERT_FATAL(at != NULL);
+  CU_ASSERT_PTR_NULL(memmem(at + 8, n - (size_t)(at + 8 - b), "cellular", 8)); /* stored once */
+  at[0] = 'k';
+  char path[160];
+  snprintf(path, sizeof path, "%s/corrupt_label.h5", dir);
   spit_refused_then_resealed(path, b, n);
   expect_error(path, "does not match the file's strings");
   printf("\n");
@@ -461,9 +865,15 @@ static int read_in_child(const char *path) {
     if (model_file_read(path, &r, &rm, &e) != 0)
       _exit(strstr(e.msg, path) && !strchr(e.msg, '\n') ? 1 : 3);
     int same = r.ps.total == m.ps.total && memcmp(r.ps.data, m.ps.data, sizeof(float) * (size_t)m.ps.total) == 0 &&
-               memcmp(&rm.bert, &cfg, sizeof cfg) == 0 && rm.policy.tau == meta.policy.tau &&
-               rm.n_vocab == V && rm.n_labels == C;
-    for (int i = 0; same && i < V; i++) same = strcmp(rm.vocab[i], vocab[i]) == 0;
+               r.arch == m.arch && rm.policy.kind == meta.policy.kind && rm.policy.tau == meta.policy.tau &&
+               rm.policy.patience == meta.policy.patience && rm.max_length == meta.max_length && rm.n_labels == C &&
+               rm.tok && rm.tok->kind == wp->kind && rm.tok->assets[0].len == vocab_len &&
+               memcmp(rm.tok->assets[0].data, vocab_txt, vocab_len) == 0 &&
+               !strcmp(rm.metrics_json, meta.metrics_json) && !strcmp(rm.train_config_json, meta.train_config_json);
+    for (int i = 0; i < MF_COUNT; i++) /* every config field the arch reads (printing nothing in the child) */
+      if (m.arch->fields & MF_BIT(i))
+        same &= memcmp((const char *)&r.cfg + model_fields[i].offset, (const char *)&m.cfg + model_fields[i].offset,
+                       model_fields[i].type == MFT_FLOAT ? sizeof(float) : sizeof(int)) == 0;
     for (int i = 0; same && i < C; i++) same = strcmp(rm.labels[i], labels[i]) == 0;
     _exit(same ? 0 : 2);
   }
@@ -497,7 +907,10 @@ static void test_corrupted_anywhere(void) {
 
 void epee_register_tests(void) {
   CU_pSuite s = CU_add_suite("model_file", setup, teardown);
-  CU_add_test(s, "write then read is bit-exact", test_round_trip);
+  CU_add_test(s, "write then read is bit-exact (bert)", test_round_trip);
+  CU_add_test(s, "write then read is bit-exact (albert: E 8, 2 groups, 4 layers)", test_round_trip_albert);
+  CU_add_test(s, "write then read is bit-exact (gpt2: exit_norm 0 and 1, bpe)", test_round_trip_gpt2);
+  CU_add_test(s, "gpt2 with a WordPiece tokenizer is never served", test_gpt2_refuses_wordpiece);
   CU_add_test(s, "layout: HF names, PyTorch shapes, float32, checksummed", test_layout);
   CU_add_test(s, "weights under any group (checkpoints)", test_weights_group);
   CU_add_test(s, "atomic write; inconsistent meta refused", test_atomic_write);
@@ -505,6 +918,7 @@ void epee_register_tests(void) {
   CU_add_test(s, "unsealed or edited after sealing: refused", test_seal);
   CU_add_test(s, "truncated at every tenth", test_truncated);
   CU_add_test(s, "corrupted tensor named by its checksum", test_corrupted_weight);
-  CU_add_test(s, "corrupted vocabulary caught by the content checksum", test_corrupted_vocab);
+  CU_add_test(s, "corrupted vocabulary file named by its checksum", test_corrupted_vocab);
+  CU_add_test(s, "corrupted label caught by the content checksum", test_corrupted_label);
   CU_add_test(s, "corrupted anywhere: refused or harmless, never a crash", test_corrupted_anywhere);
 }

@@ -1,7 +1,7 @@
-/* Linear and batched matmul: the oneDNN wrapper against its naive loops (odd shapes, single rows,
- * accumulation, the primitive cache under eviction and concurrent callers), a case worked by hand, the
- * ops' gradients against finite differences, accumulation across backward passes, and the shape-error
- * message naming the caller. */
+/* Linear, conv1d and batched matmul: the oneDNN wrapper against its naive loops (odd shapes, single rows,
+ * accumulation, the primitive cache under eviction and concurrent callers), cases worked by hand, the
+ * ops' gradients against finite differences, conv1d against linear on the transposed weight, accumulation
+ * across backward passes, and the shape-error messages naming the caller. */
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <pthread.h>
@@ -243,6 +243,106 @@ static void test_linear_gradcheck(void) {
   }
 }
 
+/* conv1d (HF Conv1D, GPT-2): W is [K, N] (in, out), y = x W + b */
+static tensor *conv_fast(epee_ctx *c, tensor **in, const void *arg) {
+  return op_conv1d(c, in[0], in[1], ((const lin_arg *)arg)->bias ? in[2] : NULL);
+}
+
+static void conv_ref(const double *const *in, double *out, const void *arg) {
+  const lin_arg *a = arg;
+  int M = lin_M(a), N = a->N, K = lin_K(a);
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double s = a->bias ? in[2][j] : 0.0;
+      for (int k = 0; k < K; k++) s += in[0][(size_t)i * K + k] * in[1][(size_t)k * N + j];
+      out[(size_t)i * N + j] = s;
+    }
+}
+
+static void test_conv1d_gradcheck(void) {
+  const lin_arg cases[] = {
+      {1, {5}, 3, 1},           /* a single vector */
+      {2, {1, 1}, 1, 1},        /* M = N = K = 1 */
+      {2, {7, 1}, 4, 1},        /* K = 1 */
+      {2, {1, 9}, 1, 0},        /* one row, one output, no bias */
+      {3, {2, 3, 8}, 24, 1},    /* [B, T, D] -> [B, T, 3D]: GPT-2's c_attn */
+      {3, {2, 3, 11}, 13, 0},   /* odd sizes, no bias */
+      {4, {2, 1, 3, 6}, 5, 1},  /* 4-D input flattened to 6 rows */
+      {2, {33, 40}, 17, 1},     /* more rows than the oneDNN small-M path */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const lin_arg *a = &cases[i];
+    char name[80];
+    snprintf(name, sizeof name, "conv1d %dD x, M=%d N=%d K=%d%s", a->ndim, lin_M(a), a->N, lin_K(a),
+             a->bias ? " +b" : "");
+    gc_case k = {.name = name, .n_in = 3, .ndim = {a->ndim, 2, 1}, .diff = {1, 1, a->bias},
+                 .fast = conv_fast, .ref = conv_ref, .arg = a};
+    memcpy(k.shape[0], a->shape, sizeof a->shape);
+    k.shape[1][0] = lin_K(a), k.shape[1][1] = a->N, k.shape[2][0] = a->N;
+    gc_assert(&k, 400 + i, 64, TOL);
+  }
+  /* an input that needs no gradient (x of the first layer): W and b still get theirs */
+  lin_arg a = {3, {2, 4, 6}, 9, 1};
+  gc_case k = {.name = "conv1d x without grad, M=8 N=9 K=6 +b", .n_in = 3, .ndim = {3, 2, 1},
+               .shape = {{2, 4, 6}, {6, 9}, {9}}, .diff = {0, 1, 1}, .fast = conv_fast, .ref = conv_ref, .arg = &a};
+  gc_assert(&k, 450, 64, TOL);
+}
+
+/* X = [[1, 2], [3, 4]], W = [[1, 0, 1], [0, 1, 1]] ([in 2, out 3]), b = [0.5, -1, 2]
+ *   Y = X W + b = [[1.5, 1, 5], [3.5, 3, 9]]   (the linear case above with W transposed)
+ * with dY = [[1, 0, 1], [0, 1, 1]]:
+ *   dX = dY W^T = [[2, 1], [1, 2]],  dW = X^T dY = [[1, 3, 4], [2, 4, 6]],  db = [1, 1, 2] */
+static void test_conv1d_by_hand(void) {
+  epee_ctx c;
+  ctx_init(&c, 1 << 12, 1);
+  float xd[] = {1, 2, 3, 4}, wd[] = {1, 0, 1, 0, 1, 1}, bd[] = {0.5f, -1, 2}, dy[] = {1, 0, 1, 0, 1, 1};
+  const float y_want[] = {1.5f, 1, 5, 3.5f, 3, 9}, dx_want[] = {2, 1, 1, 2}, dw_want[] = {1, 3, 4, 2, 4, 6},
+              db_want[] = {1, 1, 2};
+  tensor *x = tensor_wrap(&c, xd, 2, (int[]){2, 2}), *w = tensor_wrap(&c, wd, 2, (int[]){2, 3}),
+         *b = tensor_wrap(&c, bd, 1, (int[]){3});
+  x->requires_grad = w->requires_grad = b->requires_grad = 1;
+  tensor *y = op_conv1d(&c, x, w, b);
+  CU_ASSERT_FATAL(y->ndim == 2 && y->shape[0] == 2 && y->shape[1] == 3);
+  tape_backward(&c, y, dy);
+  for (int i = 0; i < 6; i++) CU_ASSERT_DOUBLE_EQUAL(y->data[i], y_want[i], 1e-6);
+  for (int i = 0; i < 4; i++) CU_ASSERT_DOUBLE_EQUAL(x->grad[i], dx_want[i], 1e-6);
+  for (int i = 0; i < 6; i++) CU_ASSERT_DOUBLE_EQUAL(w->grad[i], dw_want[i], 1e-6);
+  for (int i = 0; i < 3; i++) CU_ASSERT_DOUBLE_EQUAL(b->grad[i], db_want[i], 1e-6);
+  ctx_free(&c);
+}
+
+/* conv1d(x, W) == linear(x, W^T): forward and every gradient (W's transposed back), on a GPT-2-like shape; each
+ * op on its own tape */
+static void test_conv1d_is_linear_transposed(void) {
+  epee_ctx c1, c2;
+  ctx_init(&c1, 1 << 20, 5);
+  ctx_init(&c2, 1 << 20, 5);
+  int B = 3, T = 5, K = 16, N = 48, M = B * T;
+  float *xd = randn((int64_t)M * K, 61), *wd = randn((int64_t)K * N, 62), *bd = randn(N, 63),
+        *dy = randn((int64_t)M * N, 64), *wt = epee_malloc(sizeof(float) * (size_t)K * N);
+  for (int k = 0; k < K; k++)
+    for (int j = 0; j < N; j++) wt[(size_t)j * K + k] = wd[(size_t)k * N + j];
+  tensor *x1 = tensor_wrap(&c1, xd, 3, (int[]){B, T, K}), *x2 = tensor_wrap(&c2, xd, 3, (int[]){B, T, K});
+  tensor *w1 = tensor_wrap(&c1, wd, 2, (int[]){K, N}), *w2 = tensor_wrap(&c2, wt, 2, (int[]){N, K});
+  tensor *b1 = tensor_wrap(&c1, bd, 1, (int[]){N}), *b2 = tensor_wrap(&c2, bd, 1, (int[]){N});
+  x1->requires_grad = x2->requires_grad = w1->requires_grad = w2->requires_grad = b1->requires_grad =
+      b2->requires_grad = 1;
+  tensor *y1 = op_conv1d(&c1, x1, w1, b1), *y2 = op_linear(&c2, x2, w2, b2);
+  CU_ASSERT_FATAL(y1->ndim == 3 && y1->shape[0] == B && y1->shape[1] == T && y1->shape[2] == N);
+  CU_ASSERT(rel_err(y1->data, y2->data, (int64_t)M * N) <= GEMM_TOL);
+  tape_backward(&c1, y1, dy);
+  tape_backward(&c2, y2, dy);
+  float *gw2 = epee_malloc(sizeof(float) * (size_t)K * N);
+  for (int k = 0; k < K; k++)
+    for (int j = 0; j < N; j++) gw2[(size_t)k * N + j] = w2->grad[(size_t)j * K + k];
+  CU_ASSERT(rel_err(x1->grad, x2->grad, (int64_t)M * K) <= GEMM_TOL);
+  CU_ASSERT(rel_err(w1->grad, gw2, (int64_t)K * N) <= GEMM_TOL);
+  CU_ASSERT(rel_err(b1->grad, b2->grad, N) <= GEMM_TOL);
+  free(xd), free(wd), free(bd), free(dy), free(wt), free(gw2);
+  ctx_free(&c1);
+  ctx_free(&c2);
+}
+
 typedef struct {
   int Bt, M, N, K, tb;
 } bmm_arg;
@@ -308,6 +408,8 @@ static void bad_linear_call(epee_ctx *c, tensor *x, tensor *w) { op_linear(c, x,
 static const int bad_linear_line = __LINE__ - 1;
 static void bad_bmm_call(epee_ctx *c, tensor *a, tensor *b) { op_bmm(c, a, b, 0); }
 static const int bad_bmm_line = __LINE__ - 1;
+static void bad_conv1d_call(epee_ctx *c, tensor *x, tensor *w) { op_conv1d(c, x, w, NULL); }
+static const int bad_conv1d_line = __LINE__ - 1;
 
 static void bad_linear(void) {
   epee_ctx c;
@@ -321,6 +423,13 @@ static void bad_bmm(void) {
   bad_bmm_call(&c, tensor_new3(&c, 2, 3, 4), tensor_new3(&c, 2, 5, 6));
 }
 
+/* a [out, in] (nn.Linear) weight given to conv1d: x's 3 features against the weight's 4 in-features */
+static void bad_conv1d(void) {
+  epee_ctx c;
+  ctx_init(&c, 1 << 12, 1);
+  bad_conv1d_call(&c, tensor_new2(&c, 2, 3), tensor_new2(&c, 4, 3));
+}
+
 
 static void test_shape_errors(void) {
   char where[64];
@@ -328,6 +437,8 @@ static void test_shape_errors(void) {
   CU_ASSERT(gc_aborts_saying(bad_linear, 4, (const char *[]){where, "linear", "[2, 3]", "[4, 5]"}));
   snprintf(where, sizeof where, "test_ops_linear.c:%d:", bad_bmm_line);
   CU_ASSERT(gc_aborts_saying(bad_bmm, 4, (const char *[]){where, "bmm", "[2, 3, 4]", "[2, 5, 6]"}));
+  snprintf(where, sizeof where, "test_ops_linear.c:%d:", bad_conv1d_line);
+  CU_ASSERT(gc_aborts_saying(bad_conv1d, 4, (const char *[]){where, "conv1d", "[2, 3]", "[4, 3]"}));
 }
 
 static int shutdown_wrapper(void) {
@@ -344,6 +455,9 @@ void epee_register_tests(void) {
   CU_add_test(s, "concurrent callers", test_concurrent_callers);
   CU_pSuite o = CU_add_suite("ops_linear", NULL, shutdown_wrapper);
   CU_add_test(o, "linear gradcheck (ranks 1-4, M/N/K = 1)", test_linear_gradcheck);
+  CU_add_test(o, "conv1d gradcheck (ranks 1-4, M/N/K = 1, x without grad)", test_conv1d_gradcheck);
+  CU_add_test(o, "conv1d worked by hand", test_conv1d_by_hand);
+  CU_add_test(o, "conv1d = linear on the transposed weight, forward and gradients", test_conv1d_is_linear_transposed);
   CU_add_test(o, "bmm gradcheck (b transposed or not)", test_bmm_gradcheck);
   CU_add_test(o, "backward twice doubles leaf grads", test_backward_twice_doubles);
   CU_add_test(o, "shape errors name the op, shapes and caller", test_shape_errors);

@@ -9,7 +9,7 @@
 #include "core/adamw.h"
 #include "core/ops.h"
 #include "core/rng.h"
-#include "models/bert.h"
+#include "models/model.h"
 
 enum { B = 32, T = 10, STEPS = 250 };
 
@@ -33,13 +33,15 @@ static void make_batch(uint64_t seed, int step, int32_t *ids, float *mask, int32
 
 /* returns the mean loss of the last 20 steps; losses[STEPS] recorded */
 static double train(uint64_t seed, float *losses) {
-  bert_config cfg = {.vocab = 8, .hidden = 32, .layers = 1, .heads = 2, .intermediate = 64, .max_position = T,
-                     .type_vocab = 2, .num_labels = 2, .hidden_dropout = 0.1f, .attention_dropout = 0.0f,
-                     .exit_dropout = 0.1f, .layer_norm_eps = 1e-12f, .init_std = 0.1f};
+  model_config cfg = {.vocab = 8, .hidden = 32, .layers = 1, .heads = 2, .intermediate = 64, .max_position = T,
+                      .type_vocab = 2, .num_labels = 2, .hidden_dropout = 0.1f, .attention_dropout = 0.0f,
+                      .exit_dropout = 0.1f, .layer_norm_eps = 1e-12f, .init_std = 0.1f};
+  const model_arch *a = model_find_arch("bert");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(a);
   model m;
   epee_err e;
-  CU_ASSERT_FATAL(bert_create(&m, &cfg, PARAMS_TRAIN, &e) == 0);
-  bert_init_weights(&m, seed);
+  CU_ASSERT_FATAL(model_create(&m, a, &cfg, PARAMS_TRAIN, 0, &e) == 0);
+  a->init(&m, seed);
   epee_ctx c;
   ctx_init(&c, 0, seed);
   c.training = 1;

@@ -3,9 +3,12 @@
  * need the network. Expected ids follow from the algorithm in data/wordpiece.h, worked out by hand.
  * Suite "bert vocab": bert-base-uncased's vocab.txt from scripts/fetch_data.sh; expected ids were looked up
  * by line number in that file (grep -n, minus one), following HF BertTokenizer's steps by hand. Skipped
- * loudly when data/cache/vocab/vocab.txt is missing. */
+ * loudly when data/cache/vocab/vocab.txt is missing.
+ * Encoding with specials and truncation goes through data/tokenizer.h (tok_encode on the kind "wordpiece"), which
+ * is what datasets, the model file and the CLIs use. */
 #include <CUnit/CUnit.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -47,15 +50,24 @@ static const char SMALL_VOCAB[] =
     "##д\n";   /* 32 */
 
 static wp_tokenizer *small;
+static tokenizer *small_tok; /* the same vocabulary as the tokenizer kind "wordpiece" (data/tokenizer.h) */
+
+static tokenizer *load_small_tok(const char *vocab, size_t len, epee_err *e) {
+  return tok_load(&tok_wordpiece, (tok_asset[]){{"vocab.txt", (unsigned char *)vocab, len}},
+                  (const char *const[]){"test vocab"}, 1, e);
+}
 
 static int small_init(void) {
   epee_err e;
   small = wp_load_buffer(SMALL_VOCAB, strlen(SMALL_VOCAB), &e);
   if (!small) fprintf(stderr, "small vocab: %s\n", e.msg);
-  return small ? 0 : 1;
+  small_tok = load_small_tok(SMALL_VOCAB, strlen(SMALL_VOCAB), &e);
+  if (!small_tok) fprintf(stderr, "small vocab as a tokenizer: %s\n", e.msg);
+  return small && small_tok ? 0 : 1;
 }
 static int small_clean(void) {
   wp_free(small);
+  tok_free(small_tok);
   return 0;
 }
 
@@ -195,7 +207,7 @@ static void check_encode(const char *a, const char *b, int max_len, const int32_
                          int n, int want_trunc) {
   int32_t ids[64], types[64];
   int trunc = -1;
-  int got = wp_encode(small, a, b, max_len, ids, types, &trunc);
+  int got = tok_encode(small_tok, a, b, max_len, ids, types, &trunc);
   CU_ASSERT_EQUAL(got, n);
   CU_ASSERT_EQUAL(trunc, want_trunc);
   for (int i = 0; i < n && i < got; i++) {
@@ -226,10 +238,85 @@ static void test_encode_pair_truncation(void) {
   check_encode("unaffable", NULL, 4, (int32_t[]){2, 13, 14, 3}, (int32_t[]){0, 0, 0, 0}, 4, 1);
 }
 
+/* The kind "wordpiece" behind data/tokenizer.h: its table row, what tok_load keeps (specials, size, an owned copy
+ * of the file), the same ids as wp_tokenize, and every refusal as one line starting with the asset's name. */
+static void test_tokenizer_kind(void) {
+  CU_ASSERT_PTR_EQUAL(tok_find_kind("wordpiece"), &tok_wordpiece);
+  CU_ASSERT_PTR_NULL(tok_find_kind("WordPiece"));
+  CU_ASSERT_PTR_NULL(tok_find_kind(NULL));
+  int listed = 0;
+  for (int i = 0; tok_kind_names[i]; i++) listed += strcmp(tok_kind_names[i], "wordpiece") == 0;
+  CU_ASSERT_EQUAL(listed, 1);
+  CU_ASSERT_EQUAL(tok_wordpiece.n_assets, 1);
+  CU_ASSERT_STRING_EQUAL(tok_wordpiece.asset_names[0], "vocab.txt");
+  const tokenizer *t = small_tok;
+  CU_ASSERT_PTR_EQUAL(t->kind, &tok_wordpiece);
+  CU_ASSERT_EQUAL(t->vocab_size, 33);
+  CU_ASSERT(t->sp.cls == 2 && t->sp.sep == 3 && t->sp.pad == 0);
+  CU_ASSERT_EQUAL(t->lowercase, 1);
+  CU_ASSERT_STRING_EQUAL(t->assets[0].name, "vocab.txt");
+  CU_ASSERT_EQUAL_FATAL(t->assets[0].len, strlen(SMALL_VOCAB));
+  CU_ASSERT(memcmp(t->assets[0].data, SMALL_VOCAB, strlen(SMALL_VOCAB)) == 0);
+  CU_ASSERT_STRING_EQUAL(t->kind->piece(t->impl, 23), "##s");
+  CU_ASSERT_PTR_NULL(t->kind->piece(t->impl, 33));
+  CU_ASSERT_EQUAL(tok_min_len(t, 0), 2); /* [CLS] [SEP] */
+  CU_ASSERT_EQUAL(tok_min_len(t, 1), 3); /* [CLS] [SEP] [SEP] */
+  /* the kind's tokenize is wp_tokenize */
+  const char *text = "Café, unaffable worlds! 中国 hello\xe2\x80\x94world";
+  int32_t *a = NULL, *b = NULL;
+  int na = 0, nb = 0, ca = 0, cb = 0;
+  wp_tokenize(small, text, &a, &na, &ca);
+  t->kind->tokenize(t->impl, text, &b, &nb, &cb);
+  CU_ASSERT(na == 13 && nb == na && memcmp(a, b, sizeof(int32_t) * (size_t)na) == 0);
+  free(a), free(b);
+  /* the tokenizer owns a copy of the file: the caller's bytes may go right after loading */
+  epee_err e = {{0}};
+  size_t len = strlen(SMALL_VOCAB);
+  char *buf = malloc(len);
+  memcpy(buf, SMALL_VOCAB, len);
+  tokenizer *own = load_small_tok(buf, len, &e);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(own);
+  memset(buf, 'x', len);
+  free(buf);
+  int32_t ids[8], types[8];
+  CU_ASSERT_EQUAL(tok_encode(own, "hello world", NULL, 8, ids, types, NULL), 4);
+  CU_ASSERT(ids[0] == 2 && ids[1] == 21 && ids[2] == 22 && ids[3] == 3);
+  CU_ASSERT(own->assets[0].len == len && memcmp(own->assets[0].data, SMALL_VOCAB, len) == 0);
+  tok_free(own);
+  tok_free(NULL); /* harmless */
+
+  /* refusals: NULL and one line naming the asset */
+  const char no_pad[] = "[UNK]\n[CLS]\n[SEP]\na\n"; /* wp_load_buffer takes it; batching needs [PAD] */
+  wp_tokenizer *w = wp_load_buffer(no_pad, strlen(no_pad), &e);
+  CU_ASSERT_PTR_NOT_NULL(w);
+  wp_free(w);
+  CU_ASSERT_PTR_NULL(load_small_tok(no_pad, strlen(no_pad), &e));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "[PAD]"));
+  CU_ASSERT_EQUAL(strncmp(e.msg, "test vocab: ", 12), 0);
+  CU_ASSERT_PTR_NULL(strchr(e.msg, '\n'));
+  const char no_unk[] = "[PAD]\n[CLS]\n[SEP]\nx\n";
+  CU_ASSERT_PTR_NULL(load_small_tok(no_unk, strlen(no_unk), &e));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "[UNK]"));
+  CU_ASSERT_EQUAL(strncmp(e.msg, "test vocab", 10), 0);
+  CU_ASSERT_PTR_NULL(load_small_tok("", 0, &e));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "empty"));
+  /* uncased only: lowercase false is refused, not silently ignored */
+  CU_ASSERT_PTR_NULL(tok_load(&tok_wordpiece, (tok_asset[]){{"vocab.txt", (unsigned char *)SMALL_VOCAB, len}},
+                              (const char *const[]){"test vocab"}, 0, &e));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "tokenizer.lowercase false is not supported"));
+  CU_ASSERT_EQUAL(strncmp(e.msg, "test vocab: ", 12), 0);
+  /* from files: the path names the problem */
+  CU_ASSERT_PTR_NULL(tok_load_files(&tok_wordpiece, (const char *const[]){"/nonexistent/vocab.txt"}, 1, &e));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "/nonexistent/vocab.txt"));
+  CU_ASSERT_PTR_NULL(tok_load_files(&tok_wordpiece, (const char *const[]){""}, 1, &e));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "no file given for its vocab.txt"));
+}
+
 /* ---- the real bert-base-uncased vocabulary ----------------------------------------------------- */
 
 #define BERT_VOCAB "data/cache/vocab/vocab.txt"
 static wp_tokenizer *bert;
+static tokenizer *bert_tok; /* the same file through tok_load_files */
 
 static int bert_init(void) {
   FILE *f = fopen(BERT_VOCAB, "r");
@@ -241,10 +328,13 @@ static int bert_init(void) {
   epee_err e;
   bert = wp_load_file(BERT_VOCAB, &e);
   if (!bert) fprintf(stderr, "%s\n", e.msg);
-  return bert ? 0 : 1;
+  bert_tok = tok_load_files(&tok_wordpiece, (const char *const[]){BERT_VOCAB}, 1, &e);
+  if (!bert_tok) fprintf(stderr, "%s\n", e.msg);
+  return bert && bert_tok ? 0 : 1;
 }
 static int bert_clean(void) {
   wp_free(bert);
+  tok_free(bert_tok);
   return 0;
 }
 
@@ -266,10 +356,12 @@ static void test_bert_vocab(void) {
   CHECK(bert, "123456", 13138, 19961, 2575);                /* 123 ##45 ##6 */
   int32_t ids[16], types[16];
   int trunc;
-  int n = wp_encode(bert, "Hello, world!", NULL, 16, ids, types, &trunc);
+  CU_ASSERT(bert_tok->vocab_size == 30522 && bert_tok->sp.cls == 101 && bert_tok->sp.sep == 102 &&
+            bert_tok->sp.pad == 0);
+  int n = tok_encode(bert_tok, "Hello, world!", NULL, 16, ids, types, &trunc);
   const int32_t want[] = {101, 7592, 1010, 2088, 999, 102};
   CU_ASSERT(n == 6 && trunc == 0 && !memcmp(ids, want, sizeof want));
-  n = wp_encode(bert, "mitochondrial genome", "the genome", 16, ids, types, &trunc);
+  n = tok_encode(bert_tok, "mitochondrial genome", "the genome", 16, ids, types, &trunc);
   const int32_t want2[] = {101, 23079, 13458, 102, 1996, 13458, 102}, types2[] = {0, 0, 0, 0, 1, 1, 1};
   CU_ASSERT(n == 7 && trunc == 0 && !memcmp(ids, want2, sizeof want2) && !memcmp(types, types2, sizeof types2));
 }
@@ -291,7 +383,7 @@ static void test_bert_go_speed(void) {
     char *tab = strchr(line, '\t');
     if (tab) *tab = '\0';
     int tr;
-    tokens += wp_encode(bert, line, NULL, 128, ids, types, &tr);
+    tokens += tok_encode(bert_tok, line, NULL, 128, ids, types, &tr);
     truncated += tr;
     lines++;
   }
@@ -314,6 +406,7 @@ void epee_register_tests(void) {
   CU_add_test(s, "words over 100 chars", test_long_words);
   CU_add_test(s, "encode with specials", test_encode);
   CU_add_test(s, "pair truncation longest_first", test_encode_pair_truncation);
+  CU_add_test(s, "the tokenizer kind: table row, copy, refusals", test_tokenizer_kind);
   CU_pSuite r = CU_add_suite("wordpiece bert vocab", bert_init, bert_clean);
   CU_add_test(r, "bert-base-uncased ids", test_bert_vocab);
   CU_add_test(r, "GO definitions throughput", test_bert_go_speed);

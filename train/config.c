@@ -18,6 +18,9 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "data/tokenizer.h"
+#include "models/model.h"
+
 /* ---------------------------------------------------------------------------------------------------
  * The schema */
 
@@ -41,7 +44,6 @@ typedef struct {
   const char *help;
 } cfg_field;
 
-const char *const cfg_arch_names[] = {"bert", "albert", "gpt2", "vit", NULL};
 const char *const cfg_format_names[] = {"auto", "tsv", "jsonl", NULL};
 const char *const cfg_best_metric_names[] = {"last_acc", "last_f1", "mean_acc", NULL};
 const char *const cfg_rule_names[] = {"fastest_within", "max_accuracy", "layer_budget", NULL};
@@ -55,22 +57,30 @@ static const char *const policy_names[] = {"none", "entropy", "patience", "epee"
 #define BIG 1048576 /* generous upper bound for sizes */
 
 static const cfg_field fields[] = {
-    FIELD(model, arch, T_ENUM, "bert", 0, 0, 0, cfg_arch_names, "backbone architecture"),
+    FIELD(model, arch, T_ENUM, "bert", 0, 0, 0, model_arch_names, "backbone architecture (the registry, models/)"),
     FIELD(model, hidden, T_INT, "256", 1, 65536, 0, NULL, "hidden size, a multiple of model.heads"),
     FIELD(model, layers, T_INT, "6", 1, 1024, 0, NULL, "transformer layers L, each followed by an exit"),
     FIELD(model, heads, T_INT, "4", 1, 1024, 0, NULL, "attention heads"),
     FIELD(model, intermediate, T_INT, "1024", 1, BIG, 0, NULL, "feed-forward inner size"),
     FIELD(model, max_position, T_INT, "512", 1, BIG, 0, NULL, "position embeddings: longest input in tokens"),
-    FIELD(model, type_vocab, T_INT, "2", 1, 1024, 0, NULL, "token type (segment) embeddings"),
+    FIELD(model, type_vocab, T_INT, "2", 1, 1024, 0, NULL, "token type (segment) embeddings (BERT, ALBERT)"),
+    FIELD(model, embedding_size, T_INT, "128", 1, 65536, 0, NULL, "ALBERT: size E of the factorised embeddings"),
+    FIELD(model, hidden_groups, T_INT, "1", 1, 1024, 0, NULL,
+          "ALBERT: groups of layers sharing one set of weights (1 = all layers share one)"),
+    FIELD(model, exit_norm, T_BOOL, "true", 0, 0, 0, NULL, "GPT-2: exits read the final LayerNorm (ln_f) of h_i"),
     FIELD(model, hidden_dropout, T_FLOAT, "0.1", 0, 1, MAX_OPEN, NULL,
           "dropout on embeddings and sublayer outputs"),
     FIELD(model, attention_dropout, T_FLOAT, "0.1", 0, 1, MAX_OPEN, NULL, "dropout on attention probabilities"),
     FIELD(model, exit_dropout, T_FLOAT, "0.1", 0, 1, MAX_OPEN, NULL, "dropout before each exit classifier"),
-    FIELD(model, layer_norm_eps, T_FLOAT, "1e-12", 0, 1, 0, NULL, "LayerNorm epsilon"),
+    FIELD(model, layer_norm_eps, T_FLOAT, "1e-12", 0, 1, 0, NULL, "LayerNorm epsilon (BERT, ALBERT 1e-12; GPT-2 1e-5)"),
     FIELD(model, init_std, T_FLOAT, "0.02", 0, 1, 0, NULL, "std of the normal weight initialisation"),
     FIELD(model, num_labels, T_INT, "0", 0, BIG, 0, NULL, "number of classes; 0 = from the data"),
 
-    FIELD(tokenizer, vocab, T_STR, "data/cache/vocab/vocab.txt", 0, 0, 0, NULL, "vocabulary file"),
+    FIELD(tokenizer, kind, T_STR, "\"\"", 0, 0, 0, NULL,
+          "wordpiece, sentencepiece or bpe; empty = the arch's own (BERT wordpiece, ALBERT sentencepiece, GPT-2 bpe)"),
+    FIELD(tokenizer, vocab, T_STR, "data/cache/vocab/vocab.txt", 0, 0, 0, NULL,
+          "vocabulary: vocab.txt (wordpiece), a .model (sentencepiece), vocab.json / encoder.json (bpe)"),
+    FIELD(tokenizer, merges, T_STR, "\"\"", 0, 0, 0, NULL, "bpe only: merges.txt / vocab.bpe"),
     FIELD(tokenizer, lowercase, T_BOOL, "true", 0, 0, 0, NULL, "lowercase the text (uncased vocabulary)"),
     FIELD(tokenizer, max_length, T_INT, "128", 1, BIG, 0, NULL,
           "longest input in tokens, special tokens included; longer inputs are truncated"),
@@ -718,10 +728,17 @@ int cfg_validate(const epee_config *c, epee_err *e) {
   const cfg_model *m = &c->model;
   if (m->hidden % m->heads)
     return epee_errf(e, "config: model.hidden (%d) must be a multiple of model.heads (%d)", m->hidden, m->heads);
-  if (m->arch != CFG_ARCH_VIT && c->tokenizer.max_length > m->max_position)
+  const model_arch *arch = model_find_arch(model_arch_names[m->arch]);
+  if (c->tokenizer.max_length > m->max_position)
     return epee_errf(e, "config: tokenizer.max_length (%d) exceeds model.max_position (%d)", c->tokenizer.max_length,
                      m->max_position);
-  if (c->data.text_b_column[0] && m->type_vocab < 2)
+  const char *kind = cfg_tokenizer_kind(c);
+  char kinds[128];
+  if (!model_arch_takes_tokenizer(arch, kind, kinds, sizeof kinds))
+    return epee_errf(e, "config: tokenizer.kind '%.100s' is not one of model.arch %s's (%s)", kind, arch->name, kinds);
+  if (m->hidden_groups > m->layers && (arch->fields & MF_BIT(MF_HIDDEN_GROUPS)))
+    return epee_errf(e, "config: model.hidden_groups (%d) exceeds model.layers (%d)", m->hidden_groups, m->layers);
+  if (c->data.text_b_column[0] && (arch->fields & MF_BIT(MF_TYPE_VOCAB)) && m->type_vocab < 2)
     return epee_errf(e, "config: data.text_b_column '%.100s' makes text pairs, which need model.type_vocab >= 2 "
                         "(found %d)", c->data.text_b_column, m->type_vocab);
   const cfg_slist *labels = &c->data.labels;
@@ -752,6 +769,10 @@ int cfg_validate(const epee_config *c, epee_err *e) {
   if (k->rule == CFG_RULE_LAYER_BUDGET && k->layer_budget <= 0)
     return epee_errf(e, "config: calibrate.rule layer_budget needs calibrate.layer_budget > 0");
   return 0;
+}
+
+const char *cfg_tokenizer_kind(const epee_config *c) {
+  return c->tokenizer.kind[0] ? c->tokenizer.kind : model_find_arch(model_arch_names[c->model.arch])->tokenizers[0];
 }
 
 void cfg_loss_weights(const cfg_weights *w, int layers, double *out) {

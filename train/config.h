@@ -27,12 +27,10 @@ typedef struct { int *v; int n; } cfg_ilist;
 typedef struct { char **v; int n; } cfg_slist;
 
 /* Enumerations are stored as these C enums; cfg_*_names[value] is the YAML spelling (NULL-terminated). */
-typedef enum { CFG_ARCH_BERT, CFG_ARCH_ALBERT, CFG_ARCH_GPT2, CFG_ARCH_VIT } cfg_arch;
 typedef enum { CFG_FORMAT_AUTO, CFG_FORMAT_TSV, CFG_FORMAT_JSONL } cfg_format;
 typedef enum { CFG_BEST_LAST_ACC, CFG_BEST_LAST_F1, CFG_BEST_MEAN_ACC } cfg_best_metric;
 typedef enum { CFG_RULE_FASTEST_WITHIN, CFG_RULE_MAX_ACCURACY, CFG_RULE_LAYER_BUDGET } cfg_rule;
 typedef enum { CFG_WEIGHTS_ASC, CFG_WEIGHTS_UNIFORM, CFG_WEIGHTS_DESC, CFG_WEIGHTS_LIST } cfg_weights_kind;
-extern const char *const cfg_arch_names[];
 extern const char *const cfg_format_names[];
 extern const char *const cfg_best_metric_names[];
 extern const char *const cfg_rule_names[];
@@ -46,14 +44,17 @@ typedef struct {
 
 /* One struct per YAML section; member names are the YAML key names (config.c stringizes them). */
 typedef struct {
-  cfg_arch arch;
+  int arch; /* index into model_arch_names (models/model.h): the backbone registry */
   int hidden, layers, heads, intermediate, max_position, type_vocab;
+  int embedding_size, hidden_groups; /* ALBERT */
+  bool exit_norm;                    /* GPT-2 */
   double hidden_dropout, attention_dropout, exit_dropout, layer_norm_eps, init_std;
   int num_labels; /* 0 = number of labels found in the data */
 } cfg_model;
 
 typedef struct {
-  char *vocab;
+  char *kind;          /* "" = the arch's default kind */
+  char *vocab, *merges; /* the kind's files: vocab.txt / spiece.model / vocab.json, and BPE merges */
   bool lowercase;
   int max_length;
 } cfg_tokenizer;
@@ -131,6 +132,9 @@ void cfg_free(epee_config *c);
 
 /* malloc'd compact JSON object {"section":{"key":value,...},...} for embedding in model files. */
 char *cfg_to_json(const epee_config *c);
+
+/* tokenizer.kind, or the arch's default kind when it is empty. */
+const char *cfg_tokenizer_kind(const epee_config *c);
 
 /* Expands loss weights to w[0..layers-1]: asc w_i = i, uniform 1, desc layers + 1 - i (i 1-based),
  * list copied (its length must equal layers: cfg_validate checks it). */

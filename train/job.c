@@ -41,12 +41,13 @@ static int load_split(job *j, int s, const char *path, epee_err *e) {
 int job_open(job *j, const epee_config *cfg, epee_err *e) {
   memset(j, 0, sizeof *j);
   j->cfg = cfg;
-  if (!cfg->tokenizer.lowercase) /* refuse rather than silently tokenise uncased */
-    return epee_errf(e, "tokenizer.lowercase: false is not supported yet: the WordPiece tokenizer is the uncased one");
   const char *paths[SPLIT_COUNT] = {cfg->data.train, cfg->data.dev, cfg->data.test};
   for (int s = 0; s < SPLIT_COUNT; s++)
     if (check_readable(&cfg->data, s, paths[s], e)) return -1;
-  j->tok = wp_load_file(cfg->tokenizer.vocab, e);
+  const tok_kind *kind = tok_find_kind(cfg_tokenizer_kind(cfg));
+  if (!kind) return epee_errf(e, "tokenizer.kind: '%s' is not a tokenizer of this build", cfg_tokenizer_kind(cfg));
+  const char *files[TOK_MAX_ASSETS] = {cfg->tokenizer.vocab, cfg->tokenizer.merges};
+  j->tok = tok_load_files(kind, files, cfg->tokenizer.lowercase, e);
   if (!j->tok) return -1;
   for (int s = 0; s < SPLIT_COUNT; s++)
     if (load_split(j, s, paths[s], e)) return -1;
@@ -57,15 +58,16 @@ int job_open(job *j, const epee_config *cfg, epee_err *e) {
   for (int i = 0; i < j->n_labels; i++) printf(" %s", j->labels[i]);
   printf("\n");
   const cfg_model *mc = &cfg->model;
-  j->bert = (bert_config){.vocab = wp_vocab_size(j->tok), .hidden = mc->hidden, .layers = mc->layers,
-                          .heads = mc->heads, .intermediate = mc->intermediate, .max_position = mc->max_position,
-                          .type_vocab = mc->type_vocab, .num_labels = j->n_labels,
-                          .hidden_dropout = (float)mc->hidden_dropout, .attention_dropout = (float)mc->attention_dropout,
-                          .exit_dropout = (float)mc->exit_dropout, .layer_norm_eps = (float)mc->layer_norm_eps,
-                          .init_std = (float)mc->init_std};
+  model_config mcfg = {.vocab = j->tok->vocab_size, .hidden = mc->hidden, .layers = mc->layers, .heads = mc->heads,
+                       .intermediate = mc->intermediate, .max_position = mc->max_position,
+                       .type_vocab = mc->type_vocab, .num_labels = j->n_labels,
+                       .embedding_size = mc->embedding_size, .hidden_groups = mc->hidden_groups,
+                       .exit_norm = mc->exit_norm, .hidden_dropout = (float)mc->hidden_dropout,
+                       .attention_dropout = (float)mc->attention_dropout, .exit_dropout = (float)mc->exit_dropout,
+                       .layer_norm_eps = (float)mc->layer_norm_eps, .init_std = (float)mc->init_std};
   if (cfg->tokenizer.max_length > mc->max_position)
     return epee_errf(e, "tokenizer.max_length %d exceeds model.max_position %d", cfg->tokenizer.max_length, mc->max_position);
-  return bert_create(&j->m, &j->bert, PARAMS_TRAIN, e);
+  return model_create(&j->m, model_find_arch(model_arch_names[mc->arch]), &mcfg, PARAMS_TRAIN, 0, e);
 }
 
 void job_close(job *j) {
@@ -73,7 +75,7 @@ void job_close(job *j) {
     ds_encoded_free(&j->enc[s]);
     ds_raw_free(&j->raw[s]);
   }
-  if (j->m.impl) model_free(&j->m);
-  wp_free(j->tok);
+  model_free(&j->m);
+  tok_free(j->tok);
   memset(j, 0, sizeof *j);
 }

@@ -4,8 +4,8 @@
 #define EPEE_JOB_H
 
 #include "data/dataset.h"
-#include "data/wordpiece.h"
-#include "models/bert.h"
+#include "data/tokenizer.h"
+#include "models/model.h"
 #include "train/config.h"
 
 enum { SPLIT_TRAIN, SPLIT_DEV, SPLIT_TEST, SPLIT_COUNT };
@@ -13,12 +13,11 @@ extern const char *const split_names[SPLIT_COUNT];
 
 typedef struct {
   const epee_config *cfg;
-  wp_tokenizer *tok;
+  tokenizer *tok;
   ds_raw raw[SPLIT_COUNT];
   ds_encoded enc[SPLIT_COUNT];
   char **labels; /* = raw[SPLIT_TRAIN].label_names */
   int n_labels;
-  bert_config bert;
   model m;
 } job;
 

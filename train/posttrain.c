@@ -105,7 +105,8 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
   snprintf(path, sizeof path, "%s/summary.json", cfg->run.dir);
   FILE *f = open_tmp(path, tmp, sizeof tmp, e);
   if (!f) goto out;
-  fprintf(f, "{\n  \"layers\": %d,\n  \"labels\": [", L);
+  fprintf(f, "{\n  \"arch\": \"%s\",\n  \"tokenizer\": \"%s\",\n  \"layers\": %d,\n  \"labels\": [", j->m.arch->name,
+          j->tok->kind->name, L);
   for (int i = 0; i < C; i++) fprintf(f, "%s\"%s\"", i ? ", " : "", j->labels[i]);
   fprintf(f, "],\n  \"dev\": {\"n\": %d, \"accuracy\": ", Nd);
   json_array(f, acc[0], L);
@@ -136,7 +137,7 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
   if (calib_write_csv(&cr, path, e)) goto out;
   snprintf(path, sizeof path, "%s/calibration.svg", cfg->run.dir);
   char title[256];
-  snprintf(title, sizeof title, "Dev accuracy vs layer speed-up (%s, %d layers)", j->m.arch, L);
+  snprintf(title, sizeof title, "Dev accuracy vs layer speed-up (%s, %d layers)", j->m.arch->name, L);
   if (calib_write_svg(&cr, L, title, path, e)) goto out;
 
   /* 3. test: each policy at its own dev-chosen setting, through the engine, batch 1 and batched */
@@ -221,24 +222,18 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
     for (int i = 0; k < 0 && i < 5; i++)
       if (have[i]) k = i;
     model_meta meta = {0};
-    meta.arch = (char *)j->m.arch;
-    meta.bert = j->bert;
     meta.labels = j->labels;
     meta.n_labels = j->n_labels;
-    meta.lowercase = cfg->tokenizer.lowercase;
+    meta.tok = j->tok;
     meta.max_length = cfg->tokenizer.max_length;
     meta.policy = k >= 0 ? chosen[k] : (epee_policy){EPEE_POLICY_NONE, 0, 0};
     meta.metrics_json = metrics_json;
     meta.train_config_json = cfg_to_json(cfg);
-    meta.n_vocab = wp_vocab_size(j->tok);
-    meta.vocab = epee_malloc(sizeof(char *) * (size_t)meta.n_vocab);
-    for (int i = 0; i < meta.n_vocab; i++) meta.vocab[i] = (char *)wp_id_to_token(j->tok, i);
     if (cfg->export.path[0] == '/')
       snprintf(path, sizeof path, "%s", cfg->export.path);
     else
       snprintf(path, sizeof path, "%s/%s", cfg->run.dir, cfg->export.path);
     int wrc = model_file_write(path, &j->m, &meta, e);
-    free(meta.vocab);
     free(meta.train_config_json);
     if (wrc) goto out;
     printf("\nexported %s (policy %s, tau %g, patience %d)\n", path, epee_policy_name(meta.policy.kind),

@@ -297,7 +297,7 @@ int trainer_run(const epee_config *cfg, const char *resume_dir, epee_err *e) {
     printf("resume: %s at step %ld of %ld (epoch %ld, batch %ld)\n", t.ckpt_path, (long)t.st.step,
            (long)t.st.total_steps, (long)t.st.epoch, (long)t.st.batch);
   } else {
-    bert_init_weights(&j.m, (uint64_t)cfg->run.seed);
+    j.m.arch->init(&j.m, (uint64_t)cfg->run.seed);
   }
   run_path(path, sizeof path, cfg, "metrics.jsonl");
   if (resume_dir && truncate_metrics(path, (long)t.st.step, e)) goto out;
@@ -307,7 +307,7 @@ int trainer_run(const epee_config *cfg, const char *resume_dir, epee_err *e) {
     goto out;
   }
   printf("model: %s, %d layers, hidden %d, %d heads, %lld parameters; %ld steps (%ld per epoch), batch %d, "
-         "%d threads\n", j.m.arch, L, j.m.hidden, cfg->model.heads, (long long)j.m.ps.total,
+         "%d threads\n", j.m.arch->name, L, j.m.hidden, cfg->model.heads, (long long)j.m.ps.total,
          (long)t.st.total_steps, per_epoch, B, cfg->run.threads);
   ctx_init(&t.ctx, 0, (uint64_t)cfg->run.seed);
   t.ctx.training = 1;

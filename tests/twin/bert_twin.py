@@ -13,22 +13,20 @@ sum_i w_i CE(z_i, y) / sum_i w_i with w_i = i + 1 ("asc", as PABEE), CE averaged
 Parameter names are the HF state_dict keys, as in the C model. Dropout is 0, so the run is deterministic.
 
 The fixture is computed in float32, as the C side computes; the float64 rerun only reports the float32
-noise floor, so a failing C comparison can be judged against it.
+noise floor, so a failing C comparison can be judged against it. The batch, the initialisation (every
+parameter N(0, 0.2^2), LayerNorm weights 1 + N(0, 0.2^2)), the loss, the padding check (new ids at padded
+positions change no logit) and the file layout are shared with the other twins: tests/twin/common.py.
 """
-import json
 import math
 import os
 
-import h5py
 import torch
 from torch import nn
 
-CONFIG = dict(vocab=50, hidden=16, layers=3, heads=2, intermediate=24, max_position=20, type_vocab=2,
-              num_labels=3, layer_norm_eps=1e-12)
-B, T = 3, 7
-LENGTHS = [7, 5, 3]   # real tokens per row; the rest is padding (mask 0 at the end)
-SEED = 1234
-STD = 0.2             # bigger than BERT's 0.02 so that every gradient is well above float32 noise
+from common import make_fixture, weighted_loss  # noqa: F401 (weighted_loss: for experiments/)
+
+CONFIG = dict(arch="bert", vocab=50, hidden=16, layers=3, heads=2, intermediate=24, max_position=20,
+              type_vocab=2, num_labels=3, layer_norm_eps=1e-12)
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "bert_tiny.h5")
 
 
@@ -150,72 +148,8 @@ class MultiExitBert(nn.Module):
         return logits
 
 
-def weighted_loss(logits, labels, w):
-    ce = torch.stack([nn.functional.cross_entropy(z, labels) for z in logits])
-    return (w * ce).sum() / w.sum()
-
-
-def make_inputs(g):
-    ids = torch.randint(0, CONFIG["vocab"], (B, T), generator=g)
-    type_ids = torch.zeros(B, T, dtype=torch.long)
-    mask = torch.zeros(B, T)
-    for b, n in enumerate(LENGTHS):
-        mask[b, :n] = 1
-        type_ids[b, n // 2:] = 1  # second segment in the back half (padding included: it must not matter)
-    labels = torch.randint(0, CONFIG["num_labels"], (B,), generator=g)
-    return ids, type_ids, mask, labels
-
-
-def init_weights(model, g):
-    """Every parameter random and nonzero (biases and LayerNorm too), so each one shows in the comparison."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            r = torch.randn(p.shape, generator=g) * STD
-            p.copy_(1.0 + r if name.endswith("LayerNorm.weight") else r)
-
-
-def run(model, inputs, w, dtype):
-    model = model.to(dtype)
-    model.zero_grad()
-    ids, type_ids, mask, labels = inputs
-    logits = model(ids, type_ids, mask.to(dtype))
-    loss = weighted_loss(logits, labels, w.to(dtype))
-    loss.backward()
-    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
-    return torch.stack(logits).detach(), loss.detach(), grads
-
-
 def main():
-    g = torch.Generator().manual_seed(SEED)
-    model = MultiExitBert(CONFIG)
-    init_weights(model, g)
-    inputs = make_inputs(g)
-    w = torch.arange(1, CONFIG["layers"] + 1, dtype=torch.float32)
-    weights = {n: p.detach().clone() for n, p in model.named_parameters()}
-
-    logits, loss, grads = run(model, inputs, w, torch.float32)
-    logits64, loss64, grads64 = run(model, inputs, w, torch.float64)  # same float32 weights, widened
-    rel = lambda a, b: ((a.double() - b).abs() / b.abs().clamp(min=1)).max().item()
-    print(f"float32 vs float64: logits {rel(logits, logits64):.2e}, loss {rel(loss, loss64):.2e}, "
-          f"grads {max(rel(grads[n], grads64[n]) for n in grads):.2e}")
-    print(f"loss {loss.item():.6f}; smallest max|grad| over tensors "
-          f"{min(v.abs().max().item() for v in grads.values()):.2e}")
-
-    ids, type_ids, mask, labels = inputs
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with h5py.File(OUT, "w") as f:
-        f.attrs["config"] = json.dumps(CONFIG)
-        f["inputs/ids"] = ids.to(torch.int32).numpy()
-        f["inputs/type_ids"] = type_ids.to(torch.int32).numpy()
-        f["inputs/mask"] = mask.numpy()
-        f["inputs/labels"] = labels.to(torch.int32).numpy()
-        f["loss_weights"] = w.numpy()
-        f["logits"] = logits.numpy()
-        f["loss"] = loss.reshape(1).numpy()
-        for n in weights:
-            f["weights/" + n] = weights[n].numpy()
-            f["grads/" + n] = grads[n].numpy()
-    print(f"wrote {os.path.normpath(OUT)} ({os.path.getsize(OUT)} bytes, {len(weights)} parameters)")
+    make_fixture(MultiExitBert(CONFIG), CONFIG, OUT)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-/* BERT with exits against its PyTorch twin (tests/twin/bert_twin.py, HuggingFace BertModel semantics).
- * The committed fixture holds a tiny config, a padded batch, every weight (by HF state_dict key), and
- * torch's float32 logits of every exit, the weighted loss sum_i w_i CE_i / sum_i w_i and every parameter
- * gradient. The C model is built from the fixture's config alone, loaded by name, and must reproduce
- * all of them; a second test checks that padded positions are truly masked. */
+/* Every backbone with exits against its PyTorch twin (tests/twin/<arch>_twin.py, HuggingFace semantics).
+ * Each committed fixture holds a tiny config (the model_config JSON plus "arch"), a padded batch, every weight
+ * (by HF state_dict key), and torch's float32 logits of every exit, the weighted loss sum_i w_i CE_i / sum_i w_i
+ * and every parameter gradient. The C model is built through the registry from the fixture's config alone,
+ * loaded by name, and must reproduce all of them; a second test checks that padded positions are truly masked. */
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,42 +11,35 @@
 
 #include "core/h5io.h"
 #include "core/ops.h"
-#include "models/bert.h"
+#include "infer/model_file.h"
 
-#define FIXTURE "tests/fixtures/bert_tiny.h5" /* ctest runs from the repo root */
+/* ctest runs from the repo root */
+static const char *const fixtures[] = {"tests/fixtures/bert_tiny.h5", "tests/fixtures/albert_tiny.h5",
+                                       "tests/fixtures/albert_groups.h5", "tests/fixtures/gpt2_tiny.h5",
+                                       "tests/fixtures/gpt2_nonorm.h5"};
+#define N_FIXTURES (int)(sizeof fixtures / sizeof fixtures[0])
 #define LOGITS_TOL 1e-5
 #define LOSS_TOL 1e-5
-#define GRAD_TOL 1e-4
+#define GRAD_TOL 1e-5
 
 typedef struct {
+  const char *path;
   hid_t f;
-  bert_config cfg;
+  const model_arch *arch;
+  model_config cfg;
   int B, T;
   int32_t *ids, *type_ids, *labels; /* [B, T], [B, T], [B] */
   float *mask, *loss_w;             /* [B, T], [L] */
 } fixture;
 
-/* the number after "key": in a flat JSON object */
-static int json_num(const char *json, const char *key, double *out, epee_err *e) {
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\"", key);
-  const char *p = strstr(json, pat);
-  if (p) p = strchr(p + strlen(pat), ':');
-  if (!p || sscanf(p + 1, "%lf", out) != 1)
-    return epee_errf(e, "%s: attribute 'config': no number for key '%s' in %s", FIXTURE, key, json);
-  return 0;
-}
-
-static int parse_config(const char *json, bert_config *k, epee_err *e) {
-  const char *keys[] = {"vocab", "hidden", "layers", "heads", "intermediate", "max_position", "type_vocab",
-                        "num_labels", "layer_norm_eps"};
-  double v[9];
-  for (int i = 0; i < 9; i++)
-    if (json_num(json, keys[i], &v[i], e)) return -1;
-  *k = (bert_config){.vocab = (int)v[0], .hidden = (int)v[1], .layers = (int)v[2], .heads = (int)v[3],
-                     .intermediate = (int)v[4], .max_position = (int)v[5], .type_vocab = (int)v[6],
-                     .num_labels = (int)v[7], .layer_norm_eps = (float)v[8]}; /* all dropouts 0 */
-  return 0;
+/* "arch":"NAME" of the fixture's config, then the arch's fields through the model file's own reader */
+static int parse_config(fixture *x, const char *json, epee_err *e) {
+  char name[32] = "";
+  const char *p = strstr(json, "\"arch\"");
+  if (p) p = strchr(p + 6, '"');
+  if (!p || sscanf(p + 1, "%31[^\"]", name) != 1 || !(x->arch = model_find_arch(name)))
+    return epee_errf(e, "%s: attribute 'config': no known \"arch\" in %s", x->path, json);
+  return model_config_from_json(x->arch, json, x->path, &x->cfg, e); /* dropouts 0 */
 }
 
 static void fixture_free(fixture *x) {
@@ -60,16 +53,17 @@ static void fixture_free(fixture *x) {
   x->f = -1;
 }
 
-static int fixture_open(fixture *x, epee_err *e) {
+static int fixture_open(fixture *x, const char *path, epee_err *e) {
   memset(x, 0, sizeof *x);
-  x->f = h5_open_read(FIXTURE, e);
+  x->path = path;
+  x->f = h5_open_read(path, e);
   if (x->f < 0) return -1;
-  char *json = h5_read_attr_str(x->f, FIXTURE, "config", e);
-  int rc = !json || parse_config(json, &x->cfg, e);
+  char *json = h5_read_attr_str(x->f, path, "config", e);
+  int rc = !json || parse_config(x, json, e);
   free(json);
   int nd, sh[4];
-  if (rc || h5_shape(x->f, FIXTURE, "inputs/ids", &nd, sh, e)) return -1;
-  if (nd != 2) return epee_errf(e, "%s: dataset 'inputs/ids': expected [B, T]", FIXTURE);
+  if (rc || h5_shape(x->f, x->path, "inputs/ids", &nd, sh, e)) return -1;
+  if (nd != 2) return epee_errf(e, "%s: dataset 'inputs/ids': expected [B, T]", x->path);
   x->B = sh[0];
   x->T = sh[1];
   int bt[2] = {x->B, x->T}, L = x->cfg.layers;
@@ -78,11 +72,11 @@ static int fixture_open(fixture *x, epee_err *e) {
   x->labels = epee_malloc(sizeof(int32_t) * (size_t)x->B);
   x->mask = epee_malloc(sizeof(float) * (size_t)x->B * x->T);
   x->loss_w = epee_malloc(sizeof(float) * (size_t)L);
-  return h5_read_ints(x->f, FIXTURE, "inputs/ids", x->ids, 2, bt, e) ||
-                 h5_read_ints(x->f, FIXTURE, "inputs/type_ids", x->type_ids, 2, bt, e) ||
-                 h5_read_ints(x->f, FIXTURE, "inputs/labels", x->labels, 1, &x->B, e) ||
-                 h5_read_floats(x->f, FIXTURE, "inputs/mask", x->mask, 2, bt, e) ||
-                 h5_read_floats(x->f, FIXTURE, "loss_weights", x->loss_w, 1, &L, e)
+  return h5_read_ints(x->f, x->path, "inputs/ids", x->ids, 2, bt, e) ||
+                 h5_read_ints(x->f, x->path, "inputs/type_ids", x->type_ids, 2, bt, e) ||
+                 h5_read_ints(x->f, x->path, "inputs/labels", x->labels, 1, &x->B, e) ||
+                 h5_read_floats(x->f, x->path, "inputs/mask", x->mask, 2, bt, e) ||
+                 h5_read_floats(x->f, x->path, "loss_weights", x->loss_w, 1, &L, e)
              ? -1
              : 0;
 }
@@ -90,27 +84,27 @@ static int fixture_open(fixture *x, epee_err *e) {
 /* The C model from the fixture's config, every parameter read from "weights/<HF name>" in its own shape,
  * and the fixture must hold no parameter the C model lacks. */
 static int model_load(model *m, const fixture *x, epee_err *e) {
-  if (bert_create(m, &x->cfg, PARAMS_TRAIN, e)) return -1;
+  if (model_create(m, x->arch, &x->cfg, PARAMS_TRAIN, 0, e)) return -1;
   char path[256];
   for (int i = 0; i < m->ps.n; i++) {
     tensor *t = m->ps.t[i];
     snprintf(path, sizeof path, "weights/%s", t->name);
-    if (h5_read_floats(x->f, FIXTURE, path, t->data, t->ndim, t->shape, e)) return -1;
+    if (h5_read_floats(x->f, x->path, path, t->data, t->ndim, t->shape, e)) return -1;
   }
   H5G_info_t info;
   hid_t g = H5Gopen2(x->f, "weights", H5P_DEFAULT);
   int rc = g >= 0 && H5Gget_info(g, &info) >= 0 ? 0 : -1;
   if (g >= 0) H5Gclose(g);
   if (rc || info.nlinks != (hsize_t)m->ps.n)
-    return epee_errf(e, "%s: group 'weights' has %llu tensors, the C model %d", FIXTURE,
+    return epee_errf(e, "%s: group 'weights' has %llu tensors, the C model %d", x->path,
                      rc ? 0ULL : (unsigned long long)info.nlinks, m->ps.n);
   return 0;
 }
 
-static int fixture_load(fixture *x, model *m) {
+static int fixture_load(fixture *x, const char *path, model *m) {
   epee_err e = {0};
-  memset(m, 0, sizeof *m); /* model_free-able even if loading stops before bert_create */
-  if (fixture_open(x, &e) || model_load(m, x, &e)) {
+  memset(m, 0, sizeof *m); /* model_free-able even if loading stops before model_create */
+  if (fixture_open(x, path, &e) || model_load(m, x, &e)) {
     printf("\n  %s\n", e.msg);
     return -1;
   }
@@ -141,11 +135,11 @@ static double max_err(const float *a, const float *b, int64_t n) {
   return worst;
 }
 
-static void test_matches_torch(void) {
+static void matches_torch(const char *path) {
   fixture x;
   model m;
-  if (fixture_load(&x, &m)) {
-    CU_FAIL("fixture " FIXTURE " unreadable or does not match the C model (regenerate: tests/twin/bert_twin.py)");
+  if (fixture_load(&x, path, &m)) {
+    CU_FAIL("fixture unreadable or does not match the C model (regenerate: tests/twin/<arch>_twin.py)");
     fixture_free(&x);
     model_free(&m);
     return;
@@ -164,21 +158,21 @@ static void test_matches_torch(void) {
   epee_err e = {0};
   float *ref = epee_malloc(sizeof(float) * (size_t)(L * B * C + 1));
   int lbc[3] = {L, B, C}, one = 1;
-  CU_ASSERT_FATAL(h5_read_floats(x.f, FIXTURE, "logits", ref, 3, lbc, &e) == 0);
+  CU_ASSERT_FATAL(h5_read_floats(x.f, path, "logits", ref, 3, lbc, &e) == 0);
   double e_logits = 0.0;
   for (int l = 0; l < L; l++) e_logits = fmax(e_logits, max_err(logits[l]->data, ref + l * B * C, B * C));
-  CU_ASSERT_FATAL(h5_read_floats(x.f, FIXTURE, "loss", ref, 1, &one, &e) == 0);
+  CU_ASSERT_FATAL(h5_read_floats(x.f, path, "loss", ref, 1, &one, &e) == 0);
   double e_loss = max_err(loss->data, ref, 1);
   free(ref);
 
   double e_grad = 0.0;
   const char *worst = m.ps.t[0]->name;
-  char path[256];
+  char name[256];
   for (int i = 0; i < m.ps.n; i++) {
     tensor *t = m.ps.t[i];
     float *g = epee_malloc(sizeof(float) * (size_t)t->n);
-    snprintf(path, sizeof path, "grads/%s", t->name);
-    int rc = h5_read_floats(x.f, FIXTURE, path, g, t->ndim, t->shape, &e);
+    snprintf(name, sizeof name, "grads/%s", t->name);
+    int rc = h5_read_floats(x.f, x.path, name, g, t->ndim, t->shape, &e);
     CU_ASSERT(rc == 0);
     double err = rc ? INFINITY : max_err(t->grad, g, t->n);
     if (rc) printf("\n  %s", e.msg);
@@ -188,9 +182,9 @@ static void test_matches_torch(void) {
     }
     free(g);
   }
-  printf("\n  worst error |c - torch| / max(1, |torch|): logits %.2e (tol %.0e), loss %.2e (tol %.0e), "
+  printf("\n  %s (%s): worst error |c - torch| / max(1, |torch|): logits %.2e (tol %.0e), loss %.2e (tol %.0e), "
          "grads %.2e at %s (tol %.0e)\n",
-         e_logits, LOGITS_TOL, e_loss, LOSS_TOL, e_grad, worst, GRAD_TOL);
+         path, x.arch->name, e_logits, LOGITS_TOL, e_loss, LOSS_TOL, e_grad, worst, GRAD_TOL);
   CU_ASSERT(e_logits <= LOGITS_TOL);
   CU_ASSERT(e_loss <= LOSS_TOL);
   CU_ASSERT(e_grad <= GRAD_TOL);
@@ -215,11 +209,11 @@ static void forward_logits(model *m, const fixture *x, const int32_t *ids, float
 
 /* Padded tokens must not reach any real position: new ids at padded positions leave every exit's logits
  * unchanged, while a new id at one real position (the control) changes them. */
-static void test_padding_is_masked(void) {
+static void padding_is_masked(const char *path) {
   fixture x;
   model m;
-  if (fixture_load(&x, &m)) {
-    CU_FAIL("fixture " FIXTURE " unreadable or does not match the C model (regenerate: tests/twin/bert_twin.py)");
+  if (fixture_load(&x, path, &m)) {
+    CU_FAIL("fixture unreadable or does not match the C model (regenerate: tests/twin/<arch>_twin.py)");
     fixture_free(&x);
     model_free(&m);
     return;
@@ -234,8 +228,8 @@ static void test_padding_is_masked(void) {
     if (x.mask[i] == 0.0f) {
       ids[i] = (ids[i] + 1 + i % (V - 1)) % V; /* always a different id */
       pads++;
-    } else if (i % x.T != 0) {
-      real = i; /* some non-[CLS] real position, for the control */
+    } else if (i % x.T != 0 && i / x.T == 0) {
+      real = i; /* a real position of row 0 other than [CLS] (for GPT-2: seen by its last token), the control */
     }
   CU_ASSERT_FATAL(pads > 0 && real >= 0); /* the fixture must contain padding */
   forward_logits(&m, &x, ids, other);
@@ -256,8 +250,30 @@ static void test_padding_is_masked(void) {
   fixture_free(&x);
 }
 
+static void test_matches_torch(void) {
+  for (int i = 0; i < N_FIXTURES; i++) matches_torch(fixtures[i]);
+}
+
+static void test_padding_is_masked(void) {
+  for (int i = 0; i < N_FIXTURES; i++) padding_is_masked(fixtures[i]);
+}
+
+/* the names the config accepts are exactly the registry's rows */
+static void test_registry(void) {
+  for (int i = 0; model_arch_names[i]; i++) {
+    const model_arch *a = model_find_arch(model_arch_names[i]);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_STRING_EQUAL(a->name, model_arch_names[i]);
+    CU_ASSERT_PTR_NOT_NULL(a->tokenizers[0]);
+  }
+  CU_ASSERT_PTR_NULL(model_find_arch("vit"));
+  CU_ASSERT_PTR_NULL(model_find_arch(NULL));
+}
+
 void epee_register_tests(void) {
-  CU_pSuite s = CU_add_suite("bert_twin", NULL, NULL);
-  CU_add_test(s, "C BERT = PyTorch twin: logits of every exit, weighted loss, every gradient", test_matches_torch);
+  CU_pSuite s = CU_add_suite("twins", NULL, NULL);
+  CU_add_test(s, "C model = PyTorch twin for every backbone: logits of every exit, weighted loss, every gradient",
+              test_matches_torch);
   CU_add_test(s, "padded positions are masked: their ids change no logits", test_padding_is_masked);
+  CU_add_test(s, "the registry's names and rows agree", test_registry);
 }
