@@ -546,6 +546,12 @@ static void vocab_floats(hid_t f) {
   epee_err e;
   h5_write_floats(f, "tokenizer/vocab.txt", z, 1, (int[]){8}, &e);
 }
+static void vocab_int32(hid_t f) { /* integers, but not bytes: never narrowed silently */
+  drop_vocab(f);
+  int32_t z[8] = {0};
+  epee_err e;
+  h5_write_ints(f, "tokenizer/vocab.txt", z, 1, (int[]){8}, &e);
+}
 static void vocab_2d(hid_t f) {
   drop_vocab(f);
   int32_t z[2 * 8] = {0};
@@ -712,7 +718,8 @@ static void test_bad_files(void) {
   expect_error(variant("vocab_no_pad.h5", vocab_no_pad), "dataset 'tokenizer/vocab.txt': vocabulary has no [PAD] line");
   expect_error(variant("vocab_big.h5", vocab_too_big),
                "the wordpiece tokenizer has 33 ids but model_config says vocab 30");
-  expect_error(variant("vocab_floats.h5", vocab_floats), "dataset 'tokenizer/vocab.txt': expected integer data");
+  expect_error(variant("vocab_floats.h5", vocab_floats), "dataset 'tokenizer/vocab.txt': expected unsigned 8-bit");
+  expect_error(variant("vocab_int32.h5", vocab_int32), "dataset 'tokenizer/vocab.txt': expected unsigned 8-bit");
   expect_error(variant("vocab_2d.h5", vocab_2d), "dataset 'tokenizer/vocab.txt': expected 1 to ");
   expect_error(variant("policy_name.h5", policy_unknown), "\"name\" must be none, entropy, patience, epee or pcee");
   expect_error(variant("policy_patience.h5", policy_zero_patience), "policy epee: patience 0");
