@@ -111,6 +111,15 @@ static int fixture_load(fixture *x, const char *path, model *m) {
   return 0;
 }
 
+/* fixture_load, or a CUnit failure (nothing left to free) */
+static int fixture_load_or_fail(fixture *x, const char *path, model *m) {
+  if (!fixture_load(x, path, m)) return 0;
+  CU_FAIL("fixture unreadable or does not match the C model (regenerate: tests/twin/<arch>_twin.py)");
+  fixture_free(x);
+  model_free(m);
+  return -1;
+}
+
 /* sum_i w_i CE(logits_i, y) / sum_i w_i, recorded on the tape */
 static tensor *weighted_loss(epee_ctx *c, tensor **logits, const fixture *x) {
   int L = x->cfg.layers;
@@ -138,12 +147,7 @@ static double max_err(const float *a, const float *b, int64_t n) {
 static void matches_torch(const char *path) {
   fixture x;
   model m;
-  if (fixture_load(&x, path, &m)) {
-    CU_FAIL("fixture unreadable or does not match the C model (regenerate: tests/twin/<arch>_twin.py)");
-    fixture_free(&x);
-    model_free(&m);
-    return;
-  }
+  if (fixture_load_or_fail(&x, path, &m)) return;
   int L = x.cfg.layers, B = x.B, C = x.cfg.num_labels;
   epee_ctx c;
   ctx_init(&c, 0, 1);
@@ -212,12 +216,7 @@ static void forward_logits(model *m, const fixture *x, const int32_t *ids, float
 static void padding_is_masked(const char *path) {
   fixture x;
   model m;
-  if (fixture_load(&x, path, &m)) {
-    CU_FAIL("fixture unreadable or does not match the C model (regenerate: tests/twin/<arch>_twin.py)");
-    fixture_free(&x);
-    model_free(&m);
-    return;
-  }
+  if (fixture_load_or_fail(&x, path, &m)) return;
   int BT = x.B * x.T, n = x.cfg.layers * x.B * x.cfg.num_labels, V = x.cfg.vocab, pads = 0, real = -1;
   float *base = epee_malloc(sizeof(float) * (size_t)n), *other = epee_malloc(sizeof(float) * (size_t)n);
   int32_t *ids = epee_malloc(sizeof(int32_t) * (size_t)BT);
