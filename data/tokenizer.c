@@ -12,7 +12,6 @@
 
 static const tok_kind *const kinds[] = {&tok_wordpiece, &tok_sentencepiece, &tok_bpe};
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
-const char *const tok_kind_names[] = {"wordpiece", "sentencepiece", "bpe", NULL};
 
 void tok_ids_push(tok_ids *b, int32_t id) {
   if (b->n == b->cap) {

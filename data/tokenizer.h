@@ -66,9 +66,8 @@ typedef struct {
 } tok_ids;
 void tok_ids_push(tok_ids *b, int32_t id);
 
-/* The kind called name, or NULL. tok_kind_names is the NULL-terminated list of names (config choices). */
+/* The kind called name, or NULL. */
 const tok_kind *tok_find_kind(const char *name);
-extern const char *const tok_kind_names[];
 
 /* From bytes (copied; they may be freed after the call); where[i] names asset i in messages. Errors: NULL, one
  * line in e. */

@@ -27,19 +27,19 @@ static int unhex(char *s) { /* in place; -1 on a bad digit or odd length */
 }
 
 int main(int argc, char **argv) {
-  int z = 0, hex = 0, lower = 1, pre = 0, nf = 0;
+  int z = 0, hex = 0, lower = 1, pre = 0, nf = 0, bad = 0;
   const char *kind = NULL, *files[TOK_MAX_ASSETS] = {NULL};
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc && !bad; i++) {
     if (!strcmp(argv[i], "-z")) z = 1;
     else if (!strcmp(argv[i], "--hex")) hex = 1;
     else if (!strcmp(argv[i], "--no-lower")) lower = 0;
     else if (!strcmp(argv[i], "--albert-pre")) pre = 1;
     else if (argv[i][0] != '-' && !kind) kind = argv[i];
     else if (argv[i][0] != '-' && nf < TOK_MAX_ASSETS) files[nf++] = argv[i];
-    else kind = NULL, i = argc; /* usage below */
+    else bad = 1;
   }
   const tok_kind *k = tok_find_kind(kind);
-  if (!pre && (!k || nf != k->n_assets)) {
+  if (bad || (!pre && (!k || nf != k->n_assets))) {
     fprintf(stderr, "usage: tokenize_dump [-z | --hex] [--no-lower] KIND FILE [FILE2]  (KIND: wordpiece, "
                     "sentencepiece, bpe) | tokenize_dump [--hex] [--no-lower] --albert-pre\n");
     return 2;

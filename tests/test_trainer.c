@@ -113,6 +113,20 @@ static void stop_at_6(long step, param_store *ps) {
   if (step == 6) raise(SIGINT);
 }
 
+/* results.json of run: every policy's engine run agrees with its simulation on all 40 test rows */
+static void engine_agrees(const char *run) {
+  char p[256], json[8192] = "";
+  snprintf(p, sizeof p, "%s/%s/results.json", dir, run);
+  FILE *f = fopen(p, "r");
+  CU_ASSERT_FATAL(f != NULL);
+  json[fread(json, 1, sizeof json - 1, f)] = '\0';
+  fclose(f);
+  int policies = 0, agree = 0;
+  for (const char *q = json; (q = strstr(q, "\"tau\"")); q++) policies++;
+  for (const char *q = json; (q = strstr(q, "\"engine_equals_simulation\":40}")); q++) agree++;
+  CU_ASSERT(policies >= 4 && agree == policies);
+}
+
 static void test_run_and_resume(void) {
   epee_config c;
   epee_err e = {{0}};
@@ -124,18 +138,8 @@ static void test_run_and_resume(void) {
   const char *outs[] = {"config.yaml", "metrics.jsonl", "checkpoint.h5", "summary.json", "calibration.csv",
                         "calibration.svg", "results.md", "results.json", "model.h5"};
   for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) CU_ASSERT(exists("full", outs[i]));
-  /* every policy's engine run agrees with its simulation on all 40 test rows */
-  char p[256], json[8192] = "";
-  snprintf(p, sizeof p, "%s/full/results.json", dir);
-  FILE *f = fopen(p, "r");
-  CU_ASSERT_FATAL(f != NULL);
-  size_t got = fread(json, 1, sizeof json - 1, f);
-  fclose(f);
-  json[got] = '\0';
-  int policies = 0, agree = 0;
-  for (const char *q = json; (q = strstr(q, "\"tau\"")); q++) policies++;
-  for (const char *q = json; (q = strstr(q, "\"engine_equals_simulation\":40}")); q++) agree++;
-  CU_ASSERT(policies >= 4 && agree == policies);
+  engine_agrees("full");
+  char p[256];
   /* model.h5: the trained BERT, its labels, and vocab.txt byte for byte */
   model m;
   model_meta meta;
@@ -268,16 +272,8 @@ static void run_arch(const char *run, const char *const *sets, int n_sets, const
   if (!rc) rc = trainer_run(&c, NULL, &e);
   if (rc) printf("  trainer (%s): %s\n", arch, e.msg);
   CU_ASSERT_EQUAL_FATAL(rc, 0);
-  char p[256], json[8192] = "";
-  snprintf(p, sizeof p, "%s/%s/results.json", dir, run);
-  FILE *f = fopen(p, "r");
-  CU_ASSERT_FATAL(f != NULL);
-  json[fread(json, 1, sizeof json - 1, f)] = '\0';
-  fclose(f);
-  int policies = 0, agree = 0;
-  for (const char *q = json; (q = strstr(q, "\"tau\"")); q++) policies++;
-  for (const char *q = json; (q = strstr(q, "\"engine_equals_simulation\":40}")); q++) agree++;
-  CU_ASSERT(policies >= 4 && agree == policies);
+  engine_agrees(run);
+  char p[256];
   model m;
   model_meta meta;
   snprintf(p, sizeof p, "%s/%s/model.h5", dir, run);
