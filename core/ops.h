@@ -85,6 +85,10 @@ tensor *op_mean_pool_at(epee_ctx *c, tensor *x, const float *mask, OP_LOC);
 tensor *op_patch_embed_at(epee_ctx *c, tensor *img, tensor *W, tensor *b, int P, OP_LOC);
 #define op_patch_embed(...) op_patch_embed_at(__VA_ARGS__, OP_AT)
 
+/* x[B, N, D] patches, cls[1, 1, D], pos[1, N+1, D] -> [B, N+1, D] = concat(cls, x) + pos (HF ViT embeddings) */
+tensor *op_cls_pos_embed_at(epee_ctx *c, tensor *x, tensor *cls, tensor *pos, OP_LOC);
+#define op_cls_pos_embed(...) op_cls_pos_embed_at(__VA_ARGS__, OP_AT)
+
 /* logits[B, C], labels[B] in [0, C), class_w[C] or NULL -> scalar mean cross-entropy
  * (weighted: sum_b w[y_b] nll_b / sum_b w[y_b], as torch.nn.functional.cross_entropy) */
 tensor *op_cross_entropy_at(epee_ctx *c, tensor *logits, const int32_t *labels, const float *class_w, OP_LOC);

@@ -69,3 +69,45 @@ tensor *op_patch_embed_at(epee_ctx *c, tensor *img, tensor *W, tensor *b, int P,
   }
   return y;
 }
+
+/* ViT's token sequence: [CLS] in front of the patches, position embeddings added to every row. */
+static void cls_pos_backward(tape_entry *e) {
+  tensor *x = e->in[0], *cls = e->in[1], *pos = e->in[2];
+  int B = x->shape[0], N = x->shape[1], D = x->shape[2];
+  const float *dy = e->out->grad;
+  if (x->requires_grad) {
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+      for (int64_t i = 0; i < (int64_t)N * D; i++) x->grad[(int64_t)b * N * D + i] += dy[((int64_t)b * (N + 1) + 1) * D + i];
+  }
+  /* cls and pos sum over the batch: serial over b, parallel over positions, so no two threads meet */
+  for (int b = 0; b < B; b++) {
+    const float *g = dy + (int64_t)b * (N + 1) * D;
+    if (cls->requires_grad)
+      for (int d = 0; d < D; d++) cls->grad[d] += g[d];
+    if (pos->requires_grad) {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < (int64_t)(N + 1) * D; i++) pos->grad[i] += g[i];
+    }
+  }
+}
+
+/* x[B, N, D], cls[1, 1, D], pos[1, N+1, D] -> [B, N+1, D]: row 0 = cls + pos[0], row 1+n = x[:, n] + pos[1+n] */
+tensor *op_cls_pos_embed_at(epee_ctx *c, tensor *x, tensor *cls, tensor *pos, OP_LOC) {
+  OP_CHECK(x->ndim == 3 && cls->ndim == 3 && pos->ndim == 3, "cls_pos_embed", file, line,
+           "x must be [B, N, D], cls [1, 1, D], pos [1, N+1, D]", x, cls, pos);
+  int B = x->shape[0], N = x->shape[1], D = x->shape[2];
+  OP_CHECK(cls->shape[0] == 1 && cls->shape[1] == 1 && cls->shape[2] == D && pos->shape[0] == 1 &&
+               pos->shape[1] == N + 1 && pos->shape[2] == D,
+           "cls_pos_embed", file, line, "cls must be [1, 1, D] and pos [1, N+1, D] with x's N and D", x, cls, pos);
+  tensor *y = tensor_new_at(c, 3, ((int[]){B, N + 1, D}), file, line);
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < B; b++) {
+    float *yb = y->data + (int64_t)b * (N + 1) * D;
+    const float *xb = x->data + (int64_t)b * N * D;
+    for (int d = 0; d < D; d++) yb[d] = cls->data[d] + pos->data[d];
+    for (int64_t i = 0; i < (int64_t)N * D; i++) yb[D + i] = xb[i] + pos->data[D + i];
+  }
+  tape_record(c, "cls_pos_embed", cls_pos_backward, y, 3, (tensor *[]){x, cls, pos});
+  return y;
+}

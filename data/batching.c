@@ -83,11 +83,11 @@ void ds_fill_batch(const ds_encoded *d, const ds_batch *b, int32_t *ids, int32_t
   for (int r = 0; r < b->n; r++) {
     int i = b->idx[r], len = d->len[i];
     EPEE_CHECK(len <= T, "batch max_len smaller than one of its examples (batch not from ds_plan_make?)");
-    const int32_t *src = d->ids + d->offset[i], *src_t = d->type_ids + d->offset[i];
+    const int32_t *src = d->ids ? d->ids + d->offset[i] : NULL, *src_t = d->ids ? d->type_ids + d->offset[i] : NULL;
     for (int t = 0; t < T; t++) {
       int real = t < len;
-      ids[(size_t)r * T + t] = real ? src[t] : d->pad_id;
-      if (type_ids) type_ids[(size_t)r * T + t] = real ? src_t[t] : 0;
+      ids[(size_t)r * T + t] = real && src ? src[t] : d->pad_id;
+      if (type_ids) type_ids[(size_t)r * T + t] = real && src_t ? src_t[t] : 0;
       if (mask) mask[(size_t)r * T + t] = real ? 1.0f : 0.0f;
     }
     if (labels) labels[r] = d->labels[i];

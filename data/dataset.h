@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "data/images.h"
 #include "data/tokenizer.h"
 
 typedef struct {
@@ -50,12 +51,19 @@ typedef struct {
   int n, n_truncated;      /* examples; how many were cut to fit max_len */
   int max_len;             /* longest encoded example (<= the max_len asked for) */
   int pad_id;              /* the tokenizer's padding id, used by ds_fill_batch */
+  /* An image set instead (ids, type_ids, offset NULL): every example is one image of `images`, as len[i] =
+   * max_len tokens (patches + [CLS]) that are all real; img_fill_batch makes its pixels with `norm`. */
+  img_set *images;
+  img_norm norm;
 } ds_encoded;
 
 /* Tokenizes every example of raw into at most max_len ids (tok_encode: specials, truncation). Returns 0, or -1
  * with e set (max_len below tok_min_len). Free out with ds_encoded_free. */
 int ds_encode(const ds_raw *raw, const tokenizer *t, int max_len, ds_encoded *out, epee_err *e);
 void ds_encoded_free(ds_encoded *d);
+
+/* An image set as examples of `tokens` positions each; takes *imgs over (emptied). */
+void ds_from_images(img_set *imgs, int tokens, const img_norm *norm, ds_encoded *out);
 
 typedef struct {
   int *idx;    /* [n] indices into the encoded set, shortest first */
@@ -78,8 +86,9 @@ typedef struct {
 void ds_plan_make(const ds_encoded *d, int batch_size, uint64_t seed, int epoch, int shuffle, ds_plan *out);
 void ds_plan_free(ds_plan *p);
 
-/* Fills row-major [b->n, b->max_len] arrays for batch b: ids (padding = d->pad_id), type_ids (0 on padding),
- * mask (1 real token, 0 padding) and labels[b->n]. type_ids, mask and labels may be NULL. */
+/* Fills row-major [b->n, b->max_len] arrays for batch b: ids (padding = d->pad_id; 0 for images), type_ids (0 on
+ * padding), mask (1 real token, 0 padding) and labels[b->n]. type_ids, mask and labels may be NULL. Pixels of an
+ * image set: img_fill_batch(d->images, b->idx, ...). */
 void ds_fill_batch(const ds_encoded *d, const ds_batch *b, int32_t *ids, int32_t *type_ids, float *mask,
                    int32_t *labels);
 

@@ -1,4 +1,4 @@
-/* ds_raw -> ds_encoded: every example tokenized once, stored back to back. */
+/* ds_raw -> ds_encoded: every example tokenized once, stored back to back; or an image set as examples. */
 #include <string.h>
 
 #include "data/dataset.h"
@@ -38,7 +38,23 @@ int ds_encode(const ds_raw *raw, const tokenizer *t, int max_len, ds_encoded *ou
   return 0;
 }
 
+void ds_from_images(img_set *imgs, int tokens, const img_norm *norm, ds_encoded *out) {
+  memset(out, 0, sizeof *out);
+  int n = imgs->n;
+  out->n = n;
+  out->max_len = tokens;
+  out->len = epee_malloc((size_t)(n ? n : 1) * sizeof *out->len);
+  out->labels = epee_malloc((size_t)(n ? n : 1) * sizeof *out->labels);
+  for (int i = 0; i < n; i++) out->len[i] = tokens, out->labels[i] = imgs->labels[i];
+  out->images = epee_malloc(sizeof *out->images);
+  *out->images = *imgs;
+  memset(imgs, 0, sizeof *imgs);
+  out->norm = *norm;
+}
+
 void ds_encoded_free(ds_encoded *d) {
+  if (d->images) img_set_free(d->images);
+  free(d->images);
   free(d->ids);
   free(d->type_ids);
   free(d->offset);

@@ -1,13 +1,17 @@
 /* Training throughput of a multi-exit backbone (BERT by default; any arch of the registry with --arch): median
  * step time (forward + backward + AdamW) over repeats, examples/s and achieved GFLOP/s, beside a raw oneDNN GEMM
- * measured in the same run.
- * Usage: bench_train [--arch bert|albert|gpt2] [--layers L] [--hidden D] [--heads H] [--intermediate F]
+ * measured in the same run. --infer times the full-depth forward without a tape instead (the engine's policy
+ * none, what serving runs), at the given batch.
+ * Usage: bench_train [--arch bert|albert|gpt2|vit] [--layers L] [--hidden D] [--heads H] [--intermediate F]
  *                    [--seq T] [--batch B] [--steps N] [--vocab V] [--labels C] [--embedding E] [--groups G]
- * (the options of experiments/bench_train_torch.py; --embedding and --groups are ALBERT's)
+ *                    [--image S] [--patch P] [--channels C] [--infer 1]
+ * (the options of experiments/bench_train_torch.py; --embedding and --groups are ALBERT's; --image, --patch and
+ * --channels ViT's, whose sequence is then (S/P)^2 + 1). For an image arch it also times the data path of one
+ * batch (normalisation + random crop + flip, img_fill_batch) against the step.
  * FLOPs per training step = 3 x forward, forward per token = 2 L (4 D^2 + 2 D F) + 4 L T D
- * (DESIGN section 7; the same per layer for the three archs: q, k, v and the output projection are 4 D^2, GPT-2's
- * c_attn + c_proj too; embeddings are lookups, ALBERT's E -> D mapping and the exits are negligible and not
- * counted). */
+ * (DESIGN section 7; the same per layer for every arch: q, k, v and the output projection are 4 D^2, GPT-2's
+ * c_attn + c_proj too; embeddings are lookups, ALBERT's E -> D mapping, ViT's patch projection (2 C P^2 D per
+ * patch, under 1% at ViT-Base) and the exits are not counted). */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,8 @@
 #include "core/dnnl_wrap.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "data/images.h"
+#include "infer/engine.h"
 #include "models/model.h"
 #include "train/multi_exit_loss.h"
 
@@ -48,9 +54,10 @@ int main(int argc, char **argv) {
    * twins have none, and both sides must do the same work. */
   model_config cfg = {.vocab = 30522, .hidden = 768, .layers = 12, .heads = 12, .intermediate = 3072,
                       .max_position = 512, .type_vocab = 2, .num_labels = 3, .embedding_size = 128,
-                      .hidden_groups = 1, .exit_norm = 1, .layer_norm_eps = 1e-12f, .init_std = 0.02f};
+                      .hidden_groups = 1, .exit_norm = 1, .layer_norm_eps = 1e-12f, .init_std = 0.02f,
+                      .image_size = 224, .patch_size = 16, .channels = 3};
   const char *arch_name = "bert";
-  int T = 128, B = 8, steps = 10;
+  int T = 128, B = 8, steps = 10, infer = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     int v = atoi(argv[i + 1]);
     if (!strcmp(argv[i], "--arch")) arch_name = argv[i + 1];
@@ -65,14 +72,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--labels")) cfg.num_labels = v;
     else if (!strcmp(argv[i], "--embedding")) cfg.embedding_size = v;
     else if (!strcmp(argv[i], "--groups")) cfg.hidden_groups = v;
+    else if (!strcmp(argv[i], "--image")) cfg.image_size = v;
+    else if (!strcmp(argv[i], "--patch")) cfg.patch_size = v;
+    else if (!strcmp(argv[i], "--channels")) cfg.channels = v;
+    else if (!strcmp(argv[i], "--infer")) infer = v;
     else {
       fprintf(stderr, "bench_train: unknown option %s\n", argv[i]);
       return 2;
     }
-  }
-  if (steps < 1 || B < 1 || T < 1 || T > cfg.max_position) {
-    fprintf(stderr, "bench_train: need steps >= 1, batch >= 1, 1 <= seq <= %d\n", cfg.max_position);
-    return 2;
   }
   const model_arch *arch = model_find_arch(arch_name);
   if (!arch) {
@@ -87,12 +94,39 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_train: %s\n", e.msg);
     return 2;
   }
+  int image = arch->input == MODEL_INPUT_IMAGE;
+  if (image) T = model_max_tokens(&m);
+  if (steps < 1 || B < 1 || T < 1 || T > model_max_tokens(&m)) {
+    fprintf(stderr, "bench_train: need steps >= 1, batch >= 1, 1 <= seq <= %d\n", model_max_tokens(&m));
+    return 2;
+  }
   arch->init(&m, 1);
-  int L = cfg.layers;
+  int L = cfg.layers, S = cfg.image_size, Ch = cfg.channels;
   int32_t *ids = malloc(sizeof(int32_t) * (size_t)B * T), *labels = malloc(sizeof(int32_t) * (size_t)B);
   float *mask = malloc(sizeof(float) * (size_t)B * T), *w = malloc(sizeof(float) * (size_t)L);
   for (int i = 0; i < B * T; i++) ids[i] = (int32_t)(rng_hash(7, 0, (uint64_t)i) % (uint64_t)cfg.vocab), mask[i] = 1;
   for (int i = 0; i < B; i++) labels[i] = i % cfg.num_labels;
+  /* images: B random 8-bit images and the batch the model reads, filled as training fills it */
+  size_t npx = image ? (size_t)B * Ch * S * S : 1;
+  uint8_t *raw = malloc(npx);
+  float *pixels = malloc(sizeof(float) * npx);
+  int *idx = malloc(sizeof(int) * (size_t)B);
+  for (size_t i = 0; i < npx; i++) raw[i] = (uint8_t)rng_hash(8, 0, i);
+  for (int i = 0; i < B; i++) idx[i] = i;
+  img_set imgs = {.pixels = raw, .n = B, .H = S, .W = S, .C = Ch};
+  img_norm nm = {{0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}};
+  img_aug aug = {.crop_pad = 4, .hflip = 1};
+  double fill_s = 0;
+  if (image) {
+    double ft[21];
+    for (int r = 0; r < 21; r++) {
+      double t0 = now_seconds();
+      img_fill_batch(&imgs, idx, B, &nm, &aug, 1, (uint64_t)r, pixels);
+      ft[r] = now_seconds() - t0;
+    }
+    qsort(ft, 21, sizeof(double), cmp_double);
+    fill_s = ft[10];
+  }
   exit_weights(&(cfg_weights){.kind = CFG_WEIGHTS_ASC}, L, w);
   epee_ctx c;
   ctx_init(&c, 0, 1);
@@ -102,11 +136,22 @@ int main(int argc, char **argv) {
   tensor **logits = malloc(sizeof(tensor *) * (size_t)L);
   int warm = 2;
   double *t = malloc(sizeof(double) * (size_t)steps);
+  engine eng = {0};
+  int *lab = malloc(sizeof(int) * (size_t)B), *lay = malloc(sizeof(int) * (size_t)B);
+  if (infer && engine_init(&eng, &m, B, T, &e)) {
+    fprintf(stderr, "bench_train: %s\n", e.msg);
+    return 2;
+  }
   for (int s = 0; s < warm + steps; s++) {
     double t0 = now_seconds();
+    model_batch mb = {.B = B, .T = T, .ids = ids, .mask = mask, .pixels = image ? pixels : NULL};
+    if (infer) { /* the serving path at full depth: the last exit only */
+      engine_classify(&eng, &mb, &(epee_policy){EPEE_POLICY_NONE, 0, 0}, lab, lay, NULL, NULL);
+      if (s >= warm) t[s - warm] = now_seconds() - t0;
+      continue;
+    }
     ctx_reset(&c);
     c.step = (uint64_t)s;
-    model_batch mb = {.B = B, .T = T, .ids = ids, .mask = mask};
     model_forward_all(&c, &m, &mb, logits);
     tensor *loss = multi_exit_loss(&c, L, logits, labels, w, NULL);
     params_zero_grad(&m.ps);
@@ -119,13 +164,18 @@ int main(int argc, char **argv) {
   double med = t[steps / 2];
   double D = cfg.hidden, F = cfg.intermediate;
   double flop_tok = 2.0 * L * (4 * D * D + 2 * D * F) + 4.0 * L * T * D;
-  double gflops = 3.0 * flop_tok * B * T / med / 1e9;
+  double gflops = (infer ? 1.0 : 3.0) * flop_tok * B * T / med / 1e9;
   double peak = raw_gemm_gflops();
   dw_describe_machine(stdout);
-  printf("epee-c   train  %s L=%d D=%d H=%d F=%d T=%d B=%d threads=%d: median step %.1f ms, %.1f examples/s, "
+  printf("epee-c   %s  %s L=%d D=%d H=%d F=%d T=%d B=%d threads=%d: median %s %.1f ms, %.1f examples/s, "
          "%.1f GFLOP/s, %.0f%% of raw oneDNN GEMM (%.1f GFLOP/s)\n",
-         arch->name, L, cfg.hidden, cfg.heads, cfg.intermediate, T, B, omp_get_max_threads(), 1e3 * med, B / med,
-         gflops, 100 * gflops / peak, peak);
+         infer ? "infer" : "train", arch->name, L, cfg.hidden, cfg.heads, cfg.intermediate, T, B,
+         omp_get_max_threads(), infer ? "forward" : "step", 1e3 * med, B / med, gflops, 100 * gflops / peak, peak);
+  if (image)
+    printf("epee-c   data   %dx%dx%d images, batch %d: normalise + random crop (pad 4) + flip %.3f ms = %.2f%% of "
+           "the %s\n", S, S, Ch, B, 1e3 * fill_s, 100 * fill_s / med, infer ? "forward" : "training step");
+  engine_free(&eng);
+  free(lab), free(lay), free(raw), free(pixels), free(idx);
   free(ids), free(labels), free(mask), free(w), free(logits), free(t);
   ctx_free(&c);
   model_free(&m);

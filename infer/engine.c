@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/progress.h"
+#include "infer/batch.h"
 
 int engine_init(engine *g, model *m, int max_batch, int max_len, epee_err *e) {
   memset(g, 0, sizeof *g);
@@ -25,10 +26,14 @@ int engine_init(engine *g, model *m, int max_batch, int max_len, epee_err *e) {
   int32_t *ids = epee_calloc(bt, sizeof(int32_t));
   float *mask = epee_malloc(sizeof(float) * bt);
   float *logits = epee_malloc(sizeof(float) * (size_t)max_batch * m->n_layers * m->n_labels);
+  const model_config *k = &m->cfg;
+  float *pixels = m->arch->input == MODEL_INPUT_IMAGE
+                      ? epee_calloc((size_t)max_batch * k->channels * k->image_size * k->image_size, sizeof(float))
+                      : NULL;
   for (size_t i = 0; i < bt; i++) mask[i] = 1.0f;
-  model_batch mb = {.B = max_batch, .T = max_len, .ids = ids, .mask = mask};
+  model_batch mb = {.B = max_batch, .T = max_len, .ids = ids, .mask = mask, .pixels = pixels};
   engine_all_exits(g, &mb, logits);
-  free(ids), free(mask), free(logits);
+  free(ids), free(mask), free(logits), free(pixels);
   ctx_reset(&g->ctx);
   arena_freeze(&g->ctx.act);
   return 0;
@@ -150,17 +155,16 @@ void engine_run_dataset(engine *g, const ds_encoded *d, int batch, int sweeps, e
   ds_plan plan;
   ds_plan_make(d, batch, 0, 0, 0, &plan);
   int nb = plan.n_batches;
-  size_t bt = (size_t)batch * (d->max_len > 0 ? d->max_len : 1);
-  int32_t *ids = epee_malloc(sizeof(int32_t) * bt), *types = epee_malloc(sizeof(int32_t) * bt);
-  float *mask = epee_malloc(sizeof(float) * bt), *pr = epee_malloc(sizeof(float) * (size_t)batch * C);
+  batch_buf bb;
+  batch_buf_init(&bb, d, batch);
+  float *pr = epee_malloc(sizeof(float) * (size_t)batch * C);
   float *rms = epee_malloc(sizeof(float) * (size_t)batch);
   int *lab = epee_malloc(sizeof(int) * (size_t)batch), *lay = epee_malloc(sizeof(int) * (size_t)batch);
   double *best = epee_malloc(sizeof(double) * (size_t)n_pass * (nb > 0 ? nb : 1)); /* [pass, batch] */
   for (int s = 0; s < sweeps; s++)
     for (int i = 0; i < nb; i++) {
-      const ds_batch *bb = &plan.batches[i];
-      ds_fill_batch(d, bb, ids, types, mask, NULL);
-      model_batch mb = {.B = bb->n, .T = bb->max_len, .ids = ids, .type_ids = types, .mask = mask};
+      const ds_batch *b_i = &plan.batches[i];
+      model_batch mb = batch_buf_fill(&bb, d, b_i, NULL, 0, 0);
       for (int j = 0; j < n_pass; j++) {
         int k = (i + s + j) % n_pass; /* rotated: no pass always runs first (cold) or last */
         engine_pass *ps = &pass[k];
@@ -169,8 +173,8 @@ void engine_run_dataset(engine *g, const ds_encoded *d, int batch, int sweeps, e
         double dt = now_seconds() - t0, *b = &best[(size_t)k * nb + i];
         if (s > 0 && dt >= *b) continue; /* the answers are the same every sweep; keep the fastest's times */
         *b = dt;
-        for (int r = 0; r < bb->n; r++) {
-          int o = bb->idx[r];
+        for (int r = 0; r < b_i->n; r++) {
+          int o = b_i->idx[r];
           if (ps->label) ps->label[o] = lab[r];
           if (ps->layers) ps->layers[o] = lay[r];
           if (ps->probs) memcpy(ps->probs + (size_t)o * C, pr + (size_t)r * C, sizeof(float) * (size_t)C);
@@ -186,7 +190,8 @@ void engine_run_dataset(engine *g, const ds_encoded *d, int batch, int sweeps, e
     }
   }
   ds_plan_free(&plan);
-  free(ids), free(types), free(mask), free(pr), free(rms), free(lab), free(lay), free(best);
+  batch_buf_free(&bb);
+  free(pr), free(rms), free(lab), free(lay), free(best);
 }
 
 double engine_classify_dataset(engine *g, const ds_encoded *d, int batch, const epee_policy *p, int *label, int *layers,

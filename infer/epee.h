@@ -51,6 +51,9 @@ int epee_model_num_labels(const epee_model *m);
 const char *epee_model_label(const epee_model *m, int i); /* label name of class i, NULL outside [0, C) */
 int epee_model_num_layers(const epee_model *m);
 int epee_model_max_length(const epee_model *m);           /* tokens per input, longer texts are truncated */
+/* Image models (ViT): images are image_size x image_size with `channels` (1 grey, 3 RGB); 0 for a text model. */
+int epee_model_image_size(const epee_model *m);
+int epee_model_channels(const epee_model *m);
 epee_exit_policy epee_model_policy(const epee_model *m);  /* the policy calibrated on dev, stored in the file */
 const char *epee_model_metrics_json(const epee_model *m); /* dev/test metrics from training, JSON */
 
@@ -73,6 +76,12 @@ int epee_classify_texts(epee_session *s, int n, const char *const *texts, const 
  * 1 <= T <= max length. */
 int epee_classify_ids(epee_session *s, int n, int T, const int32_t *ids, const int32_t *type_ids, const float *mask,
                       const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs, float *ms);
+
+/* Classifies n images of an image model: pixels [n, S, S, C] uint8, interleaved as decoded (S =
+ * epee_model_image_size, C = epee_model_channels; resize beforehand), normalised with the model's stored mean and
+ * std. Outputs as epee_classify_texts. A text model refuses images, and an image model refuses texts and ids. */
+int epee_classify_images(epee_session *s, int n, const uint8_t *pixels, const epee_exit_policy *policy, int *labels,
+                         int *exit_layers, float *probs, float *ms);
 
 /* One line describing the session's last failed call ("" if none failed). */
 const char *epee_session_error(const epee_session *s);

@@ -1,4 +1,4 @@
-/* The public API (epee.h) over the model file, the tokenizer and the engine. */
+/* The public API (epee.h) over the model file, the tokenizer or the image normalisation, and the engine. */
 #include "infer/epee.h"
 
 #include <stdarg.h>
@@ -21,6 +21,8 @@ struct epee_session {
   int32_t *ids, *types; /* [max_batch, max_length] tokenised texts */
   float *mask;
   int *len, *layers;    /* [max_batch] */
+  float *pixels;        /* image models: [max_batch, C, S, S] normalised */
+  int *idx;             /* image models: [max_batch] rows of the call's images in the chunk */
   char err[EPEE_ERR_LEN];
 };
 
@@ -49,6 +51,9 @@ void epee_model_free(epee_model *m) {
 int epee_model_num_labels(const epee_model *m) { return m->meta.n_labels; }
 int epee_model_num_layers(const epee_model *m) { return m->m.n_layers; }
 int epee_model_max_length(const epee_model *m) { return m->meta.max_length; }
+static int is_image(const epee_model *m) { return m->m.arch->input == MODEL_INPUT_IMAGE; }
+int epee_model_image_size(const epee_model *m) { return is_image(m) ? m->m.cfg.image_size : 0; }
+int epee_model_channels(const epee_model *m) { return is_image(m) ? m->m.cfg.channels : 0; }
 const char *epee_model_label(const epee_model *m, int i) {
   return i >= 0 && i < m->meta.n_labels ? m->meta.labels[i] : NULL;
 }
@@ -78,13 +83,19 @@ epee_session *epee_session_new(const epee_model *m, int max_batch, char *err, si
   s->mask = epee_malloc(sizeof(float) * bt);
   s->len = epee_malloc(sizeof(int) * (size_t)max_batch);
   s->layers = epee_malloc(sizeof(int) * (size_t)max_batch);
+  if (is_image(m)) {
+    int S = m->m.cfg.image_size;
+    s->pixels = epee_malloc(sizeof(float) * (size_t)max_batch * m->m.cfg.channels * S * S);
+    s->idx = epee_malloc(sizeof(int) * (size_t)max_batch);
+    for (size_t i = 0; i < bt; i++) s->mask[i] = 1.0f; /* every patch is real */
+  }
   return s;
 }
 
 void epee_session_free(epee_session *s) {
   if (!s) return;
   engine_free(&s->g);
-  free(s->ids), free(s->types), free(s->mask), free(s->len), free(s->layers);
+  free(s->ids), free(s->types), free(s->mask), free(s->len), free(s->layers), free(s->pixels), free(s->idx);
   free(s);
 }
 
@@ -116,7 +127,7 @@ static int resolve_policy(epee_session *s, const epee_exit_policy *in, epee_poli
 static void classify_chunk(epee_session *s, int n, int T, const int32_t *ids, const int32_t *types, const float *mask,
                            const epee_policy *p, int *labels, int *exit_layers, float *probs, float *ms,
                            double t_call) {
-  model_batch mb = {.B = n, .T = T, .ids = ids, .type_ids = types, .mask = mask};
+  model_batch mb = {.B = n, .T = T, .ids = ids, .type_ids = types, .mask = mask, .pixels = s->pixels};
   float before = (float)(1e3 * (now_seconds() - t_call));
   engine_classify(&s->g, &mb, p, labels, exit_layers ? exit_layers : s->layers, probs, ms);
   for (int i = 0; ms && i < n; i++) ms[i] += before;
@@ -129,6 +140,7 @@ int epee_classify_ids(epee_session *s, int n, int T, const int32_t *ids, const i
   int vocab = s->model->m.cfg.vocab, types = model_type_vocab(&s->model->m);
   epee_policy p;
   if (resolve_policy(s, policy, &p)) return -1;
+  if (is_image(s->model)) return fail(s, "epee_classify_ids: the model reads images (epee_classify_images)");
   if (n < 0 || T < 1 || T > meta->max_length)
     return fail(s, "epee_classify_ids: n = %d, T = %d; expected n >= 0 and 1 <= T <= %d (the model's max length)", n,
                 T, meta->max_length);
@@ -165,6 +177,7 @@ int epee_classify_texts(epee_session *s, int n, const char *const *texts, const 
   const epee_model *m = s->model;
   epee_policy p;
   if (resolve_policy(s, policy, &p)) return -1;
+  if (is_image(m)) return fail(s, "epee_classify_texts: the model reads images (epee_classify_images)");
   if (n < 0) return fail(s, "epee_classify_texts: n = %d, expected n >= 0", n);
   if (n > 0 && (!texts || !labels)) return fail(s, "epee_classify_texts: texts and labels are required");
   for (int i = 0; i < n; i++) {
@@ -191,6 +204,29 @@ int epee_classify_texts(epee_session *s, int n, const char *const *texts, const 
       }
     }
     classify_chunk(s, cn, T, s->ids, s->types, s->mask, &p, labels + c0, exit_layers ? exit_layers + c0 : NULL,
+                   probs ? probs + (size_t)c0 * C : NULL, ms ? ms + c0 : NULL, t_call);
+  }
+  s->err[0] = '\0';
+  return 0;
+}
+
+int epee_classify_images(epee_session *s, int n, const uint8_t *pixels, const epee_exit_policy *policy, int *labels,
+                         int *exit_layers, float *probs, float *ms) {
+  double t_call = now_seconds();
+  const epee_model *m = s->model;
+  epee_policy p;
+  if (resolve_policy(s, policy, &p)) return -1;
+  if (!is_image(m)) return fail(s, "epee_classify_images: the model reads text (epee_classify_texts)");
+  if (n < 0) return fail(s, "epee_classify_images: n = %d, expected n >= 0", n);
+  if (n > 0 && (!pixels || !labels)) return fail(s, "epee_classify_images: pixels and labels are required");
+  int S = m->m.cfg.image_size, Ch = m->m.cfg.channels, C = m->meta.n_labels, T = m->meta.max_length;
+  /* the caller's pixels as an img_set (read only), batch rows 0..cn-1 of each chunk */
+  img_set im = {.pixels = (uint8_t *)pixels, .n = n, .H = S, .W = S, .C = Ch};
+  for (int c0 = 0; c0 < n; c0 += s->g.max_batch) {
+    int cn = n - c0 < s->g.max_batch ? n - c0 : s->g.max_batch;
+    for (int i = 0; i < cn; i++) s->idx[i] = c0 + i;
+    img_fill_batch(&im, s->idx, cn, &m->meta.norm, NULL, 0, 0, s->pixels);
+    classify_chunk(s, cn, T, s->ids, NULL, s->mask, &p, labels + c0, exit_layers ? exit_layers + c0 : NULL,
                    probs ? probs + (size_t)c0 * C : NULL, ms ? ms + c0 : NULL, t_call);
   }
   s->err[0] = '\0';

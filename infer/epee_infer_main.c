@@ -17,12 +17,16 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: epee-infer MODEL.h5 [--input FILE.tsv|FILE.jsonl|-] [options]\n"
+          "usage: epee-infer MODEL.h5 [--input FILE.tsv|FILE.jsonl|-|FILE.npz|DIR|IMAGE.png ...] [options]\n"
           "Classifies every input of FILE with the model's early-exit engine and writes one JSON line per input,\n"
           "in input order: {\"label\": ..., \"confidence\": ..., \"exit_layer\": ..., \"ms\": ...} (ms: from the start of\n"
-          "its batch until its answer was ready). Without --input it describes the model.\n"
-          "  --input FILE|-        TSV with a header line, or JSON Lines (.jsonl/.json/.ndjson); '-' reads stdin\n"
-          "                        (JSON Lines if it starts with '{', else TSV)\n"
+          "its batch until its answer was ready; image models add \"file\"). Without --input it describes the model.\n"
+          "  --input FILE|-        text models: TSV with a header line, or JSON Lines (.jsonl/.json/.ndjson); '-'\n"
+          "                        reads stdin (JSON Lines if it starts with '{', else TSV)\n"
+          "  --input FILE.npz      image models: a MedMNIST-layout .npz, the split of --split (gold labels)\n"
+          "  --input DIR           image models: a folder of class subfolders of PNGs (ImageFolder; gold labels)\n"
+          "  --input IMAGE.png     image models: PNG files, unlabelled (repeat --input for more)\n"
+          "  --split S             the .npz split: train, val or test (default test)\n"
           "  --text-column C       the text column or key (default text)\n"
           "  --text-b-column C     second segment of text pairs (default none)\n"
           "  --label-column C      gold labels (default label, used when present): then accuracy, macro-F1,\n"
@@ -44,6 +48,9 @@ static void usage(FILE *f) {
 }
 
 typedef struct {
+  const char **inputs; /* every --input (several only for PNG files) */
+  int n_inputs;
+  const char *split;
   const char *model, *input, *text_col, *text_b_col, *label_col, *output, *policy;
   int label_col_given, batch, bench, tokenize, threads;
   int has_tau, has_patience, patience;
@@ -69,8 +76,9 @@ static int parse_int(const char *opt, const char *v, long lo, long hi, int *out)
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-  *o = (options){.text_col = "text", .label_col = "label", .batch = 64};
-  static const char *valued[] = {"--input", "--text-column", "--text-b-column", "--label-column", "--output",
+  *o = (options){.text_col = "text", .label_col = "label", .batch = 64, .split = "test"};
+  o->inputs = epee_malloc(sizeof(char *) * (size_t)argc);
+  static const char *valued[] = {"--input", "--split", "--text-column", "--text-b-column", "--label-column", "--output",
                                  "--policy", "--tau", "--patience", "--batch", "--threads"};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = NULL;
@@ -108,7 +116,11 @@ static int parse_args(int argc, char **argv, options *o) {
       fprintf(stderr, "epee-infer: %s needs a value (see --help)\n", name);
       return -1;
     }
-    if (!strcmp(name, "--input")) o->input = v;
+    if (!strcmp(name, "--input")) o->input = o->inputs[o->n_inputs++] = v;
+    else if (!strcmp(name, "--split")) {
+      if (strcmp(v, "train") && strcmp(v, "val") && strcmp(v, "test")) return bad_value(name, v, "train, val or test");
+      o->split = v;
+    }
     else if (!strcmp(name, "--text-column")) o->text_col = v;
     else if (!strcmp(name, "--text-b-column")) o->text_b_col = v;
     else if (!strcmp(name, "--label-column")) o->label_col = v, o->label_col_given = 1;
@@ -223,13 +235,19 @@ static int close_output(output *o, epee_err *e) {
 }
 
 /* One line per input, input order. */
-static int write_predictions(const char *path, const model_meta *meta, int N, const int *pred, const int *layers,
-                             const float *probs, const float *ms, epee_err *e) {
+static int write_predictions(const char *path, const model_meta *meta, int N, char *const *files, const int *pred,
+                             const int *layers, const float *probs, const float *ms, epee_err *e) {
   output out;
   if (open_output(&out, path, e)) return -1;
   int C = meta->n_labels;
   for (int i = 0; i < N; i++) {
-    fputs("{\"label\":", out.f);
+    fputc('{', out.f);
+    if (files) {
+      fputs("\"file\":", out.f);
+      json_string(out.f, files[i]);
+      fputc(',', out.f);
+    }
+    fputs("\"label\":", out.f);
     json_string(out.f, meta->labels[pred[i]]);
     fprintf(out.f, ",\"confidence\":%.6f,\"exit_layer\":%d,\"ms\":%.3f}\n", (double)probs[(size_t)i * C + pred[i]],
             layers[i], (double)ms[i]);
@@ -299,16 +317,55 @@ static void latency(engine *g, const ds_encoded *d, int n, const epee_policy *po
 /* ---- main ---------------------------------------------------------------------------------------------- */
 
 static void describe(FILE *f, const char *path, const model *m, const model_meta *meta, const epee_policy *p) {
-  fprintf(f, "model %s: %s, %d layers, hidden %d, %s tokenizer, %d labels (", path, m->arch->name, m->n_layers,
-          m->hidden, meta->tok->kind->name, meta->n_labels);
+  const model_config *k = &m->cfg;
+  fprintf(f, "model %s: %s, %d layers, hidden %d, ", path, m->arch->name, m->n_layers, m->hidden);
+  if (meta->tok)
+    fprintf(f, "%s tokenizer, max length %d", meta->tok->kind->name, meta->max_length);
+  else
+    fprintf(f, "%dx%d %s images in %d patches", k->image_size, k->image_size, k->channels == 1 ? "grey" : "RGB",
+            model_max_tokens(m) - 1);
+  fprintf(f, ", %d labels (", meta->n_labels);
   for (int i = 0; i < meta->n_labels; i++) fprintf(f, "%s%s", i ? ", " : "", meta->labels[i]);
-  fprintf(f, "), max length %d; policy %s (tau %g, patience %d)\n", meta->max_length, epee_policy_name(p->kind),
-          (double)p->tau, p->patience);
+  fprintf(f, "); policy %s (tau %g, patience %d)\n", epee_policy_name(p->kind), (double)p->tau, p->patience);
+}
+
+/* Image input: a .npz split, a class folder or PNG files, each image checked against the model (channels,
+ * size; resized only if the model file says so); gold labels must be classes of the model. */
+static int load_images(const options *o, const model *m, const model_meta *meta, ds_encoded *enc, epee_err *e) {
+  img_opts io = {.channels = m->cfg.channels, .size = m->cfg.image_size, .resize = meta->resize};
+  img_set im = {0};
+  const char *in = o->inputs[0];
+  size_t n = strlen(in);
+  struct stat st;
+  int rc;
+  if (o->n_inputs == 1 && n >= 4 && !strcmp(in + n - 4, ".npz"))
+    rc = img_read_npz(in, o->split, &io, &im, e);
+  else if (o->n_inputs == 1 && stat(in, &st) == 0 && S_ISDIR(st.st_mode))
+    rc = img_read_png_folder(in, meta->labels, meta->n_labels, &io, &im, e);
+  else
+    rc = img_read_png_files((char *const *)o->inputs, o->n_inputs, &io, &im, e);
+  for (int i = 0; rc == 0 && i < im.n; i++)
+    if (im.labels[i] >= meta->n_labels)
+      rc = epee_errf(e, "%s: label %d outside the model's %d classes", im.names[i], im.labels[i], meta->n_labels);
+  if (rc == 0) ds_from_images(&im, model_max_tokens(m), &meta->norm, enc);
+  img_set_free(&im);
+  return rc;
+}
+
+/* Image files (or folders) given to a text model: refuse them by name instead of reading PNG bytes as TSV. */
+static int is_image_input(const char *path) {
+  size_t n = strlen(path);
+  struct stat st;
+  return (n >= 4 && (!strcmp(path + n - 4, ".npz") || !strcmp(path + n - 4, ".png") || !strcmp(path + n - 4, ".PNG"))) ||
+         (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
 }
 
 int main(int argc, char **argv) {
   options o;
-  if (parse_args(argc, argv, &o)) return 2;
+  if (parse_args(argc, argv, &o)) {
+    free(o.inputs);
+    return 2;
+  }
   if (o.threads) omp_set_num_threads(o.threads);
   epee_err e = {{0}};
   model m = {0};
@@ -332,6 +389,18 @@ int main(int argc, char **argv) {
     rc = 0;
     goto done;
   }
+  int images = m.arch->input == MODEL_INPUT_IMAGE;
+  if (images && (o.tokenize || !strcmp(o.input, "-") || o.text_b_col || o.label_col_given ||
+                 (o.n_inputs == 1 && !is_image_input(o.input)))) {
+    epee_errf(&e, "%s: %s is an image model: --input takes a .npz, a folder of class subfolders or PNG files "
+                  "(no --tokenize, stdin or text columns)", o.model, m.arch->name);
+    goto done;
+  }
+  if (!images && (o.n_inputs > 1 || is_image_input(o.input))) {
+    epee_errf(&e, "--input %s: %s is a text model (%s): it reads one TSV or JSON Lines file, not images", o.input,
+              o.model, m.arch->name);
+    goto done;
+  }
   const char *input = o.input;
   if (!strcmp(input, "-")) {
     if (stdin_to_file(stdin_path, sizeof stdin_path, tmp_dir, sizeof tmp_dir, &e)) goto done;
@@ -344,9 +413,14 @@ int main(int argc, char **argv) {
   }
   ds_columns cols = {.text_col = o.text_col, .text_b_col = o.text_b_col, .label_col = o.label_col,
                      .allow_missing_label = !o.label_col_given};
-  if (ds_read(input, &cols, meta.labels, meta.n_labels, &raw, &e)) goto done;
-  double t0 = now_seconds();
-  if (ds_encode(&raw, meta.tok, meta.max_length, &enc, &e)) goto done;
+  double t0 = now_seconds(); /* times tokenising, or reading and decoding the images */
+  if (images) {
+    if (load_images(&o, &m, &meta, &enc, &e)) goto done;
+  } else {
+    if (ds_read(input, &cols, meta.labels, meta.n_labels, &raw, &e)) goto done;
+    t0 = now_seconds();
+    if (ds_encode(&raw, meta.tok, meta.max_length, &enc, &e)) goto done;
+  }
   double t_tok = now_seconds() - t0;
   if (o.tokenize) {
     rc = write_ids(o.output, &enc, &e) ? 1 : 0;
@@ -359,8 +433,12 @@ int main(int argc, char **argv) {
   probs = epee_malloc(sizeof(float) * (size_t)N * C);
   ms = epee_malloc(sizeof(float) * (size_t)N);
   describe(rep, o.model, &m, &meta, &pol); /* only now: a failure above leaves exactly one line on stderr */
-  fprintf(rep, "input %s: %d inputs (%d truncated to %d tokens), tokenised in %.3f s (%.1f us per input)\n",
-          o.input, N, enc.n_truncated, meta.max_length, t_tok, 1e6 * t_tok / N);
+  if (images)
+    fprintf(rep, "input %s%s: %d images, read and decoded in %.3f s (%.1f us per image)\n", o.input,
+            o.n_inputs > 1 ? " ..." : "", N, t_tok, 1e6 * t_tok / N);
+  else
+    fprintf(rep, "input %s: %d inputs (%d truncated to %d tokens), tokenised in %.3f s (%.1f us per input)\n",
+            o.input, N, enc.n_truncated, meta.max_length, t_tok, 1e6 * t_tok / N);
 
   /* The first pass also warms up every shape full depth uses (each batch's first layer has all its rows),
    * so the timed passes below compare warm engines. */
@@ -386,7 +464,7 @@ int main(int argc, char **argv) {
     fprintf(rep, "policy %-8s mean exit layer %.2f / %d  layer speed-up %.2fx  %.3f s at batch %d (%.1f inputs/s)\n",
             epee_policy_name(pol.kind), mean_layer, L, L / mean_layer, t_pol, B, N / t_pol);
   }
-  if (write_predictions(o.output, &meta, N, pred, lay, probs, ms, &e)) goto done;
+  if (write_predictions(o.output, &meta, N, images ? enc.images->names : NULL, pred, lay, probs, ms, &e)) goto done;
 
   if (o.bench) {
     int n1 = N < 1000 ? N : 1000;
@@ -405,8 +483,12 @@ int main(int argc, char **argv) {
             mean_layer);
     fprintf(rep, "%-20s %8.2fx %8.2fx %8.2fx %8.2fx %11.2fx %9.2fx\n", "speed-up", pn[0] / pp[0], pn[1] / pp[1],
             pn[2] / pp[2], pn[3] / pp[3], tn / tpol, L / mean_layer);
-    fprintf(rep, "tokenisation (%s, not included above): %.1f us per input, %.0f inputs/s\n", meta.tok->kind->name,
-            1e6 * t_tok / N, N / t_tok);
+    if (images)
+      fprintf(rep, "reading + decoding images (not included above): %.1f us per image, %.0f images/s\n",
+              1e6 * t_tok / N, N / t_tok);
+    else
+      fprintf(rep, "tokenisation (%s, not included above): %.1f us per input, %.0f inputs/s\n", meta.tok->kind->name,
+              1e6 * t_tok / N, N / t_tok);
   }
   rc = 0;
 done:
@@ -422,6 +504,7 @@ done:
   ds_raw_free(&raw);
   model_free(&m);
   model_meta_free(&meta);
+  free(o.inputs);
   dw_shutdown();
   return rc;
 }

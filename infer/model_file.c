@@ -7,6 +7,8 @@
 
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
+
 #include "data/json_flat.h"
 #include "data/utf8.h"
 
@@ -189,9 +191,13 @@ static uint64_t fnv1a(uint64_t h, const char *s) {
   }
 }
 
-enum { A_ARCH, A_MODEL, A_TOKENIZER, A_POLICY, A_METRICS, A_TRAIN, N_ATTRS };
+enum { A_ARCH, A_MODEL, A_INPUT, A_POLICY, A_METRICS, A_TRAIN, N_ATTRS };
 static const char *const attr_names[N_ATTRS] = {"arch", "model_config", "tokenizer_config", "policy", "metrics",
                                                "train_config"};
+/* A_INPUT is how inputs become tensors: a tokenizer, or an image preprocessing */
+static const char *attr_name(const model_arch *a, int i) {
+  return i == A_INPUT && a->input == MODEL_INPUT_IMAGE ? "image_config" : attr_names[i];
+}
 
 static uint64_t content_hash(char *const *attrs, char *const *labels, int n_labels) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -205,13 +211,20 @@ static uint64_t content_hash(char *const *attrs, char *const *labels, int n_labe
 /* ---- write -------------------------------------------------------------------------------------------- */
 
 static int check_meta(const char *path, const model *m, const model_meta *meta, epee_err *e) {
+  if (meta->n_labels != m->n_labels)
+    return epee_errf(e, "%s: not written: %d label names for %d classes", path, meta->n_labels, m->n_labels);
+  if (m->arch->input == MODEL_INPUT_IMAGE) {
+    for (int c = 0; c < m->cfg.channels; c++)
+      if (!(isfinite(meta->norm.mean[c]) && meta->norm.std[c] > 0 && isfinite(meta->norm.std[c])))
+        return epee_errf(e, "%s: not written: image mean/std of channel %d are %g/%g (expected finite, std > 0)",
+                         path, c, meta->norm.mean[c], meta->norm.std[c]);
+    return epee_policy_validate(&meta->policy, path, e);
+  }
   const tokenizer *t = meta->tok;
   char kinds[128];
   if (t && !model_arch_takes_tokenizer(m->arch, t->kind->name, kinds, sizeof kinds))
     return epee_errf(e, "%s: not written: arch %s takes a %s tokenizer, not %s", path, m->arch->name, kinds,
                      t->kind->name);
-  if (meta->n_labels != m->n_labels)
-    return epee_errf(e, "%s: not written: %d label names for %d classes", path, meta->n_labels, m->n_labels);
   if (!t || t->vocab_size > m->cfg.vocab)
     return epee_errf(e, "%s: not written: a tokenizer of %d ids for a vocab of %d", path, t ? t->vocab_size : 0,
                      m->cfg.vocab);
@@ -221,11 +234,28 @@ static int check_meta(const char *path, const model *m, const model_meta *meta, 
   return epee_policy_validate(&meta->policy, path, e);
 }
 
+/* image_config: {"image_mean":[...],"image_std":[...],"resize":"..."} with one value per channel */
+static void image_config_json(const model *m, const model_meta *meta, char *out, size_t n) {
+  char fb[32];
+  const float *v[2] = {meta->norm.mean, meta->norm.std};
+  size_t k = 0;
+  for (int i = 0; i < 2; i++) {
+    k += (size_t)snprintf(out + k, n - k, "%s\"image_%s\":[", i ? "," : "{", i ? "std" : "mean");
+    for (int c = 0; c < m->cfg.channels; c++)
+      k += (size_t)snprintf(out + k, n - k, "%s%s", c ? "," : "", float_str(v[i][c], fb));
+    k += (size_t)snprintf(out + k, n - k, "]");
+  }
+  snprintf(out + k, n - k, ",\"resize\":\"%s\"}", meta->resize ? "bilinear" : "refuse");
+}
+
 int model_file_write(const char *path, const model *m, const model_meta *meta, epee_err *e) {
   char tmp[4200], tc[256], pc[256], fb[32], sum[32], name[128];
   if (check_meta(path, m, meta, e)) return -1;
-  snprintf(tc, sizeof tc, "{\"type\":\"%s\",\"lowercase\":%s,\"max_length\":%d}", meta->tok->kind->name,
-           meta->tok->lowercase ? "true" : "false", meta->max_length);
+  if (m->arch->input == MODEL_INPUT_IMAGE)
+    image_config_json(m, meta, tc, sizeof tc);
+  else
+    snprintf(tc, sizeof tc, "{\"type\":\"%s\",\"lowercase\":%s,\"max_length\":%d}", meta->tok->kind->name,
+             meta->tok->lowercase ? "true" : "false", meta->max_length);
   snprintf(pc, sizeof pc, "{\"name\":\"%s\",\"tau\":%s,\"patience\":%d}", epee_policy_name(meta->policy.kind),
            float_str(meta->policy.tau, fb), meta->policy.patience);
   char *mc = model_config_to_json(m);
@@ -241,10 +271,10 @@ int model_file_write(const char *path, const model *m, const model_meta *meta, e
   H5Fset_libver_bounds(f, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
   int ok = h5_write_attr_str(f, "format", EPEE_MODEL_FORMAT, e) == 0 &&
            h5_write_attr_str(f, "format_version", EPEE_MODEL_VERSION, e) == 0;
-  for (int i = 0; ok && i < N_ATTRS; i++) ok = h5_write_attr_str(f, attr_names[i], attrs[i], e) == 0;
+  for (int i = 0; ok && i < N_ATTRS; i++) ok = h5_write_attr_str(f, attr_name(m->arch, i), attrs[i], e) == 0;
   ok = ok && h5_write_attr_str(f, "checksum", sum, e) == 0 &&
        h5_write_strings(f, "labels", meta->labels, meta->n_labels, e) == 0;
-  for (int i = 0; ok && i < meta->tok->kind->n_assets; i++) {
+  for (int i = 0; ok && meta->tok && i < meta->tok->kind->n_assets; i++) {
     const tok_asset *a = &meta->tok->assets[i];
     snprintf(name, sizeof name, "tokenizer/%s", a->name);
     ok = h5_write_bytes(f, name, a->data, a->len, e) == 0;
@@ -315,6 +345,37 @@ static int read_tokenizer(hid_t f, const char *path, size_t file_size, const mod
   return 0;
 }
 
+/* image_config: one finite mean and positive std per channel, and the resize rule */
+static int read_image_config(const char *path, const model *m, const char *ic, model_meta *meta, epee_err *e) {
+  char where[600];
+  snprintf(where, sizeof where, "%s: attribute 'image_config'", path);
+  cJSON *o = cJSON_Parse(ic);
+  int rc = 0, C = m->cfg.channels;
+  if (!cJSON_IsObject(o)) rc = epee_errf(e, "%s: expected a JSON object", where);
+  for (int i = 0; !rc && i < 2; i++) {
+    const char *key = i ? "image_std" : "image_mean";
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != C)
+      rc = epee_errf(e, "%s: \"%s\" must be an array of %d numbers (model_config channels)", where, key, C);
+    for (int c = 0; !rc && c < C; c++) {
+      const cJSON *x = cJSON_GetArrayItem(a, c);
+      double v = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+      if (!(isfinite(v) && fabs(v) < 1e6 && (i == 0 || v > 0)))
+        rc = epee_errf(e, "%s: \"%s\"[%d] must be a finite number%s", where, key, c, i ? " above 0" : "");
+      else
+        (i ? meta->norm.std : meta->norm.mean)[c] = (float)v;
+    }
+  }
+  const cJSON *r = rc ? NULL : cJSON_GetObjectItemCaseSensitive(o, "resize");
+  const char *rs = cJSON_IsString(r) ? r->valuestring : NULL;
+  if (!rc && !(rs && (!strcmp(rs, "refuse") || !strcmp(rs, "bilinear"))))
+    rc = epee_errf(e, "%s: \"resize\" must be \"refuse\" or \"bilinear\"", where);
+  if (!rc) meta->resize = !strcmp(rs, "bilinear");
+  meta->max_length = model_max_tokens(m); /* what the engine sizes for: every image is this many tokens */
+  cJSON_Delete(o);
+  return rc ? -1 : 0;
+}
+
 static int read_policy(const char *path, const char *pc, model_meta *meta, epee_err *e) {
   char where[600];
   snprintf(where, sizeof where, "%s: attribute 'policy'", path);
@@ -382,9 +443,7 @@ int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e) {
                  "epee-train --calibrate RUN_DIR)", path, ver, EPEE_MODEL_VERSION);
     goto done;
   }
-  for (int i = 0; i < N_ATTRS; i++)
-    if (!(attrs[i] = i >= A_METRICS ? read_opaque(f, path, attr_names[i], e) : h5_read_attr_str(f, path, attr_names[i], e)))
-      goto done;
+  if (!(attrs[A_ARCH] = h5_read_attr_str(f, path, attr_names[A_ARCH], e))) goto done;
   const model_arch *arch = model_find_arch(attrs[A_ARCH]);
   if (!arch) {
     char known[128] = "";
@@ -393,6 +452,10 @@ int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e) {
     epee_errf(e, "%s: arch '%s' is not supported by this build (%s)", path, attrs[A_ARCH], known);
     goto done;
   }
+  for (int i = 1; i < N_ATTRS; i++)
+    if (!(attrs[i] = i >= A_METRICS ? read_opaque(f, path, attr_names[i], e)
+                                    : h5_read_attr_str(f, path, attr_name(arch, i), e)))
+      goto done;
   model_config cfg;
   snprintf(where, sizeof where, "%s: attribute 'model_config'", path);
   if (model_config_from_json(arch, attrs[A_MODEL], where, &cfg, e) || read_policy(path, attrs[A_POLICY], meta, e))
@@ -406,7 +469,9 @@ int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e) {
     epee_errf(e, "%s: %s", where, me.msg);
     goto done;
   }
-  if (read_tokenizer(f, path, file_size, arch, m, attrs[A_TOKENIZER], meta, e)) goto done;
+  if (arch->input == MODEL_INPUT_IMAGE ? read_image_config(path, m, attrs[A_INPUT], meta, e)
+                                      : read_tokenizer(f, path, file_size, arch, m, attrs[A_INPUT], meta, e))
+    goto done;
   if (weights_read(f, path, &m->ps, "weights", e) || check_finite(path, &m->ps, e)) goto done;
   if (H5Aexists(f, "checksum") > 0) {
     char want[32], *got = h5_read_attr_str(f, path, "checksum", e);

@@ -5,9 +5,12 @@
  *   root attributes (UTF-8 strings)
  *     format            "epee-model"
  *     format_version    "3"
- *     arch              a backbone of the registry (models/registry.c): "bert", "albert", "gpt2"
+ *     arch              a backbone of the registry (models/registry.c): "bert", "albert", "gpt2", "vit"
  *     model_config      JSON: the model_config fields the arch reads ({"vocab": 30522, "hidden": 768, ...})
- *     tokenizer_config  JSON: {"type": "wordpiece" | "sentencepiece" | "bpe", "lowercase": true, "max_length": 128}
+ *     tokenizer_config  text archs, JSON: {"type": "wordpiece" | "sentencepiece" | "bpe", "lowercase": true,
+ *                       "max_length": 128}
+ *     image_config      image archs instead, JSON (as HF's preprocessor_config): {"image_mean": [0.5],
+ *                       "image_std": [0.5], "resize": "refuse" | "bilinear"}, one mean and std per channel
  *     policy            JSON: the calibrated exit policy {"name": "epee", "tau": 0.05, "patience": 2}
  *     metrics           JSON, opaque here: dev/test results written by the trainer (optional)
  *     train_config      JSON, opaque here: the effective training config (optional)
@@ -15,7 +18,7 @@
  *                       drops it; when present, a mismatch refuses the file)
  *   datasets
  *     labels            strings [C], class order of the exits' logits
- *     tokenizer/<file>  uint8, the tokenizer's files byte for byte under their HuggingFace names: vocab.txt
+ *     tokenizer/<file>  text archs: uint8, the tokenizer's files byte for byte under their HuggingFace names: vocab.txt
  *                       (WordPiece), spiece.model (SentencePiece), vocab.json + merges.txt (GPT-2 BPE)
  *     weights/<key>     float32 in PyTorch orientation, <key> = the HuggingFace state_dict key, e.g.
  *                       weights/bert.encoder.layer.0.attention.self.query.weight (GPT-2's Conv1D weights are
@@ -28,6 +31,7 @@
 #define EPEE_MODEL_FILE_H
 
 #include "core/h5io.h"
+#include "data/images.h"
 #include "data/tokenizer.h"
 #include "infer/policy.h"
 #include "models/model.h"
@@ -38,8 +42,11 @@
 typedef struct {
   char **labels;             /* [n_labels] == the model's num_labels */
   int n_labels;
-  tokenizer *tok;            /* its kind, lowercase and files are written; a read file owns it */
-  int max_length;            /* tokenizer_config; tok_min_len <= max_length <= max_position */
+  tokenizer *tok;            /* text: its kind, lowercase and files are written; a read file owns it */
+  int max_length;            /* text: tokenizer_config; tok_min_len <= max_length <= max_position. A read image
+                                model: its tokens per image (patches + [CLS]) */
+  img_norm norm;             /* images: image_config, per channel */
+  int resize;                /* images: 1 = an image of another size is resized bilinearly, 0 = refused */
   epee_policy policy;        /* the calibrated one */
   char *metrics_json, *train_config_json; /* opaque; NULL is written as "{}" */
 } model_meta;

@@ -9,6 +9,7 @@ int bert_create(model *m, epee_err *e);
 int albert_create(model *m, epee_err *e);
 int gpt2_create(model *m, epee_err *e);
 void gpt2_init(model *m, uint64_t seed);
+int vit_create(model *m, epee_err *e);
 
 /* The weights of one post-LN encoder block (BERT's layer, ALBERT's shared layer). */
 typedef struct {

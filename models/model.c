@@ -22,6 +22,9 @@ const model_field model_fields[MF_COUNT] = {
     F(embedding_size, MFT_INT, 1, 1 << 16, false),
     F(hidden_groups, MFT_INT, 1, 1024, false),
     F(exit_norm, MFT_BOOL, 0, 1, false),
+    F(image_size, MFT_INT, 1, 1 << 14, false),
+    F(patch_size, MFT_INT, 1, 1 << 14, false),
+    F(channels, MFT_INT, 1, 3, false),
     F(hidden_dropout, MFT_FLOAT, 0, 1, true),
     F(attention_dropout, MFT_FLOAT, 0, 1, true),
     F(exit_dropout, MFT_FLOAT, 0, 1, true),
@@ -75,6 +78,12 @@ void model_free(model *m) {
   params_free(&m->ps);
   free(m->impl);
   memset(m, 0, sizeof *m);
+}
+
+int model_max_tokens(const model *m) {
+  if (m->arch->input == MODEL_INPUT_TEXT) return m->cfg.max_position;
+  int g = m->cfg.image_size / m->cfg.patch_size;
+  return g * g + 1;
 }
 
 int model_type_vocab(const model *m) { return (m->arch->fields & MF_BIT(MF_TYPE_VOCAB)) ? m->cfg.type_vocab : 1; }

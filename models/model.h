@@ -30,7 +30,8 @@ typedef struct {
 typedef struct {
   int vocab, hidden, layers, heads, intermediate, max_position, type_vocab, num_labels;
   int embedding_size, hidden_groups; /* ALBERT: factorised embeddings, layer groups sharing weights */
-  int exit_norm;                     /* GPT-2: exits read the shared final LayerNorm's output */
+  int exit_norm;                     /* GPT-2, ViT: exits read the shared final LayerNorm's output */
+  int image_size, patch_size, channels; /* ViT: square images of channels x image_size^2, patches of patch_size^2 */
   float hidden_dropout, attention_dropout, exit_dropout, layer_norm_eps, init_std;
 } model_config;
 
@@ -38,7 +39,7 @@ typedef struct {
  * training needs it (a model file may then omit it). MF_<NAME> bits select fields in model_arch.fields. */
 typedef enum {
   MF_VOCAB, MF_HIDDEN, MF_LAYERS, MF_HEADS, MF_INTERMEDIATE, MF_MAX_POSITION, MF_TYPE_VOCAB, MF_NUM_LABELS,
-  MF_EMBEDDING_SIZE, MF_HIDDEN_GROUPS, MF_EXIT_NORM, MF_HIDDEN_DROPOUT, MF_ATTENTION_DROPOUT, MF_EXIT_DROPOUT,
+  MF_EMBEDDING_SIZE, MF_HIDDEN_GROUPS, MF_EXIT_NORM, MF_IMAGE_SIZE, MF_PATCH_SIZE, MF_CHANNELS, MF_HIDDEN_DROPOUT, MF_ATTENTION_DROPOUT, MF_EXIT_DROPOUT,
   MF_LAYER_NORM_EPS, MF_INIT_STD, MF_COUNT
 } model_field_id;
 typedef enum { MFT_INT, MFT_BOOL, MFT_FLOAT } model_field_type;
@@ -54,12 +55,16 @@ extern const model_field model_fields[MF_COUNT];
 
 typedef struct model model;
 
+/* What a backbone reads: token ids (model_batch.ids, a tokenizer in front) or images (model_batch.pixels). */
+typedef enum { MODEL_INPUT_TEXT, MODEL_INPUT_IMAGE } model_input;
+
 typedef struct {
   const char *name;              /* model.arch, the model file's arch */
   const char *summary;           /* one line for --help */
   unsigned fields;               /* MF_BIT()s of the model_config fields it reads */
-  const char *const *tokenizers; /* kinds it accepts (NULL-terminated), the first is its default */
-  const char *hf_prefix;         /* prefix of its backbone's HF state_dict keys: "bert.", "albert.", "transformer." */
+  model_input input;
+  const char *const *tokenizers; /* text: kinds it accepts (NULL-terminated), the first is its default; image: NULL */
+  const char *hf_prefix;         /* its backbone's HF state_dict key prefix: "bert.", "albert.", "transformer.", "vit." */
   /* Declares every parameter (model_create allocates them). -1 with e set on an invalid config. */
   int (*create)(model *m, epee_err *e);
   /* Random initialisation as HF's _init_weights (seeded; streams apart from dropout's). */
@@ -90,6 +95,9 @@ int model_arch_takes_tokenizer(const model_arch *a, const char *kind, char *list
 int model_create(model *m, const model_arch *arch, const model_config *cfg, params_use use, int64_t max_weights,
                  epee_err *e);
 void model_free(model *m);
+
+/* Positions per input: text the longest input (cfg.max_position), images the patches + [CLS]. */
+int model_max_tokens(const model *m);
 
 /* Token type ids the model takes: cfg.type_vocab when its arch reads types, else 1 (only 0). Text pairs need
  * two types, or an arch without types (GPT-2 separates a pair by a token). */

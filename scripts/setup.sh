@@ -6,6 +6,8 @@ set -euo pipefail
 pkgs=(gcc make cmake pkg-config libdnnl-dev libhdf5-dev libyaml-dev libcunit1-dev libcjson-dev sqlite3 ca-certificates)
 # ALBERT's tokenizer: g++ for the one C++ file (data/spm_shim.cc), the library, spm_train, libunistring (NFKD, lower)
 pkgs+=(g++ libsentencepiece-dev sentencepiece libunistring-dev)
+# ViT image data: .npz (MedMNIST) via libzip, PNG via libspng
+pkgs+=(libzip-dev libspng-dev zlib1g-dev)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 if [ ! -f data/cache/vocab/vocab.txt ] || [ ! -f data/cache/go/train.tsv ] || [ ! -f data/cache/spm/go.model ] ||
-   [ ! -f data/cache/gpt2/vocab.json ]; then
+   [ ! -f data/cache/gpt2/vocab.json ] || [ ! -f data/cache/mnist/mnist.npz ]; then
   scripts/fetch_data.sh || echo "test: WARNING: data fetch failed; tests that need real data will say SKIP"
 fi
 jobs=$(nproc)

@@ -31,7 +31,9 @@ printf 'data:\n  train: a.tsv\n  dev: b.tsv\n  test: c.tsv\nrun:\n  dir: %s/run\
 expect "train: bad override" 1 "override 'train.lr=abc'" -- "$train" "$tmp/ok.yaml" train.lr=abc
 expect "train: missing data file" 1 "data.train: a.tsv: cannot read it; expected a TSV file" -- "$train" "$tmp/ok.yaml" tokenizer.vocab=/dev/null
 expect "train: text pairs need two segment types" 1 "need model.type_vocab >= 2 (found 1)" -- "$train" "$tmp/ok.yaml" model.type_vocab=1 data.text_b_column=b
-expect "train: vit is no backbone" 1 "model.arch: invalid value 'vit', expected one of: bert, albert, gpt2" -- "$train" "$tmp/ok.yaml" model.arch=vit
+expect "train: unknown backbone" 1 "model.arch: invalid value 'vitt', expected one of: bert, albert, gpt2, vit" -- "$train" "$tmp/ok.yaml" model.arch=vitt
+expect "train: ViT given text" 1 "data.train: a.tsv: model.arch vit reads images: expected a .npz file" -- "$train" "$tmp/ok.yaml" model.arch=vit
+expect "train: ViT given a tokenizer" 1 "tokenizer.kind 'wordpiece' given, but model.arch vit reads images" -- "$train" "$tmp/ok.yaml" model.arch=vit tokenizer.kind=wordpiece
 expect "train: tokenizer kind of another arch" 1 "tokenizer.kind 'wordpiece' is not one of model.arch gpt2's (bpe)" -- "$train" "$tmp/ok.yaml" model.arch=gpt2 tokenizer.kind=wordpiece
 expect "train: more ALBERT groups than layers" 1 "model.hidden_groups (7) exceeds model.layers (6)" -- "$train" "$tmp/ok.yaml" model.arch=albert model.hidden_groups=7
 # readable splits and a vocabulary, so that the tokenizer is what gets refused
@@ -44,6 +46,13 @@ expect "train: vocabulary without [PAD]" 1 "no_pad.txt: vocabulary has no [PAD] 
 expect "train: GPT-2 without its merges" 1 "tokenizer bpe: no file given for its merges.txt" -- "$train" "$tmp/data.yaml" model.arch=gpt2
 expect "train: GPT-2 is cased" 1 "tokenizer.lowercase" -- "$train" "$tmp/data.yaml" model.arch=gpt2 tokenizer.merges="$tmp/vocab.txt"
 expect "train: ALBERT's SentencePiece needs a model" 1 "$tmp/vocab.txt:" -- "$train" "$tmp/data.yaml" model.arch=albert
+# images: a text backbone given an .npz, a ViT given a broken or foreign .npz, or labels outside train's classes
+printf 'PK\003\004 not really a zip' > "$tmp/bad.npz"
+printf 'data:\n  train: %s/bad.npz\n  dev: %s/bad.npz\n  test: %s/bad.npz\nrun:\n  dir: %s/run\n' "$tmp" "$tmp" "$tmp" "$tmp" > "$tmp/img.yaml"
+expect "train: text backbone given images" 1 "bad.npz: is image data, but model.arch bert reads text" -- "$train" "$tmp/img.yaml" tokenizer.vocab="$tmp/vocab.txt"
+expect "train: corrupt .npz" 1 "bad.npz" -- "$train" "$tmp/img.yaml" model.arch=vit
+mkdir -p "$tmp/imgdir"
+expect "train: empty image folder" 1 "imgdir" -- "$train" "$tmp/img.yaml" model.arch=vit data.train="$tmp/imgdir"
 expect "infer: --tokenize needs --input" 2 "--tokenize needs --input" -- "$infer" "$tmp/text.h5" --tokenize
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

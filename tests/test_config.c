@@ -217,9 +217,7 @@ static void test_errors(void) {
   load_fails("run:\n  seed: 1\nmodel:\n  layers: 2\nrun:\n  seed: 2\n",
              "5:1: duplicate section 'run' (first at line 1)");
   /* invalid enum values list the choices */
-  load_fails("model:\n  arch: bret\n", "2:9: model.arch: invalid value 'bret', expected one of: bert, albert, gpt2");
-  /* vit is no registered backbone: refused like any unknown name, the message listing the registry */
-  load_fails("model:\n  arch: vit\n", "2:9: model.arch: invalid value 'vit', expected one of: bert, albert, gpt2");
+  load_fails("model:\n  arch: bret\n", "2:9: model.arch: invalid value 'bret', expected one of: bert, albert, gpt2, vit");
   load_fails("calibrate:\n  policies: [none, pabee]\n",
              "2:20: calibrate.policies[1]: invalid value 'pabee', expected one of: none, entropy, patience, epee, pcee");
   load_fails("train:\n  loss_weights: ascending\n",
@@ -272,10 +270,8 @@ static void test_overrides(void) {
   override_fails(&c, "train.lrr=1", "override 'train.lrr=1': unknown key 'lrr' in section 'train' (did you mean 'lr'?)");
   override_fails(&c, "lr=1", "override 'lr=1': expected section.key=value");
   override_fails(&c, "train.lr", "override 'train.lr': expected section.key=value");
-  override_fails(&c, "model.arch=bret",
-                 "override 'model.arch=bret': model.arch: invalid value 'bret', expected one of: bert, albert, gpt2");
-  override_fails(&c, "model.arch=vit",
-                 "override 'model.arch=vit': model.arch: invalid value 'vit', expected one of: bert, albert, gpt2");
+  override_fails(&c, "model.arch=bret", "override 'model.arch=bret': model.arch: invalid value 'bret', expected one "
+                                        "of: bert, albert, gpt2, vit");
   CU_ASSERT_EQUAL(c.model.arch, arch_index("gpt2")); /* unchanged */
   override_fails(&c, "model.hidden=a: b", "override 'model.hidden=a: b': model.hidden: expected int, got a mapping");
   override_fails(&c, "run.dir=", "override 'run.dir=': run.dir: must not be empty");
@@ -350,14 +346,40 @@ static void test_validate(void) {
   c.model.hidden = 256;
   c.tokenizer.max_length = 600;
   validate_fails(&c, "config: tokenizer.max_length (600) exceeds model.max_position (512)");
-  for (int a = 0; model_arch_names[a]; a++) { /* every registered backbone reads text: the rule holds for all */
+  for (int a = 0; model_arch_names[a]; a++) { /* the rule holds for every backbone that reads text */
     c.model.arch = a;
-    validate_fails(&c, "config: tokenizer.max_length (600) exceeds model.max_position (512)");
+    if (model_find_arch(model_arch_names[a])->input == MODEL_INPUT_TEXT)
+      validate_fails(&c, "config: tokenizer.max_length (600) exceeds model.max_position (512)");
   }
-  c.model.arch = 3; /* where vit used to be: no such backbone */
-  validate_fails(&c, "config: model.arch: invalid enum value 3");
+  c.model.arch = 4; /* past the registry */
+  validate_fails(&c, "config: model.arch: invalid enum value 4");
   c.model.arch = arch_index("bert");
   c.tokenizer.max_length = 128;
+  CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0);
+
+  /* an image backbone: no tokenizer; channels, patches, normalisation and crop must fit the images */
+  c.model.arch = arch_index("vit");
+  CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0); /* defaults: 28x28 grey, 4x4 patches */
+  c.tokenizer.kind = strdup("wordpiece");
+  validate_fails(&c, "config: tokenizer.kind 'wordpiece' given, but model.arch vit reads images");
+  c.tokenizer.kind[0] = '\0';
+  c.model.patch_size = 5;
+  validate_fails(&c, "config: model.image_size (28) must be a multiple of model.patch_size (5)");
+  c.model.patch_size = 4;
+  c.model.channels = 2;
+  validate_fails(&c, "config: model.channels is 2; expected 1 (grey) or 3 (RGB)");
+  c.model.channels = 3;
+  CU_ASSERT_EQUAL(cfg_override(&c, "image.mean=[0.1, 0.2]", &e), 0);
+  validate_fails(&c, "config: image.mean has 2 values; expected 1 or model.channels (3)");
+  CU_ASSERT_EQUAL(cfg_override(&c, "image.mean=[0.1, 0.2, 0.3]", &e), 0);
+  CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0);
+  CU_ASSERT_EQUAL(cfg_override(&c, "image.std=[0]", &e), -1); /* std > 0 */
+  CU_ASSERT_EQUAL(cfg_override(&c, "image.crop_padding=14", &e), 0);
+  validate_fails(&c, "config: image.crop_padding (14) must be below half of model.image_size (28)");
+  CU_ASSERT_EQUAL(cfg_override(&c, "image.crop_padding=2", &e), 0);
+  c.model.channels = 1;
+  CU_ASSERT_EQUAL(cfg_override(&c, "image.mean=[0.5]", &e), 0);
+  c.model.arch = arch_index("bert");
   CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0);
 
   /* tokenizer.kind: "" = the arch's own; another kind only if the arch's registry row accepts it */
@@ -510,7 +532,7 @@ static void test_json(void) {
   /* the start, written by hand from the defaults in the task, and a few values further in */
   const char *head = "{\"model\":{\"arch\":\"bert\",\"hidden\":256,\"layers\":6,\"heads\":4,\"intermediate\":1024,"
                      "\"max_position\":512,\"type_vocab\":2,\"embedding_size\":128,\"hidden_groups\":1,"
-                     "\"exit_norm\":true,\"hidden_dropout\":0.1,\"attention_dropout\":0.1,"
+                     "\"exit_norm\":true,\"image_size\":28,\"patch_size\":4,\"channels\":1,\"hidden_dropout\":0.1,\"attention_dropout\":0.1,"
                      "\"exit_dropout\":0.1,\"layer_norm_eps\":1.0e-12,\"init_std\":0.02,\"num_labels\":0},"
                      "\"tokenizer\":{\"kind\":\"\",\"vocab\":\"data/cache/vocab/vocab.txt\",\"merges\":\"\","
                      "\"lowercase\":true,\"max_length\":128},";
@@ -530,11 +552,13 @@ static void test_help(void) {
   /* every key of the task's list, written out independently of the schema table */
   const char *keys[] = {
       "model.arch", "model.hidden", "model.layers", "model.heads", "model.intermediate", "model.max_position",
-      "model.type_vocab", "model.embedding_size", "model.hidden_groups", "model.exit_norm", "model.hidden_dropout",
+      "model.type_vocab", "model.embedding_size", "model.hidden_groups", "model.exit_norm", "model.image_size",
+      "model.patch_size", "model.channels", "model.hidden_dropout",
       "model.attention_dropout", "model.exit_dropout", "model.layer_norm_eps", "model.init_std", "model.num_labels",
       "tokenizer.kind", "tokenizer.vocab", "tokenizer.merges", "tokenizer.lowercase", "tokenizer.max_length",
       "data.train", "data.dev", "data.test", "data.format", "data.text_column",
-      "data.text_b_column", "data.label_column", "data.labels", "train.epochs", "train.max_steps",
+      "data.text_b_column", "data.label_column", "data.labels", "image.mean", "image.std", "image.resize",
+      "image.crop_padding", "image.hflip", "train.epochs", "train.max_steps",
       "train.batch_size", "train.lr", "train.exit_lr", "train.weight_decay", "train.warmup", "train.clip",
       "train.adam_beta1", "train.adam_beta2", "train.adam_eps", "train.loss_weights", "train.eval_every",
       "train.best_metric", "train.early_stop", "train.log_every", "calibrate.policies", "calibrate.tau",
@@ -557,8 +581,7 @@ static void test_help(void) {
     if (!strstr(text, needle)) printf("\n  help lacks %s\n", keys[i]);
     CU_ASSERT_PTR_NOT_NULL(strstr(text, needle));
   }
-  CU_ASSERT_PTR_NOT_NULL(strstr(text, "one of bert|albert|gpt2; default bert"));
-  CU_ASSERT_PTR_NULL(strstr(text, "vit"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "one of bert|albert|gpt2|vit; default bert"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "[1, 256]"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "training split; required\n"));
   free(text);

@@ -459,6 +459,10 @@ static void test_cli_errors(void) {
   expect_cli_error(args, "", 2, "--input needs a value");
   snprintf(args, sizeof args, "%s --tokenize", model_path);
   expect_cli_error(args, "", 2, "--tokenize needs --input");
+  snprintf(args, sizeof args, "%s --input %s/images.npz", model_path, dir); /* images to a text model */
+  expect_cli_error(args, NULL, 1, "is a text model (bert): it reads one TSV or JSON Lines file, not images");
+  snprintf(args, sizeof args, "%s --input %s", model_path, dir);
+  expect_cli_error(args, NULL, 1, "is a text model");
   snprintf(args, sizeof args, "%s --input %s/gold.tsv --output %s/no/such/dir/p.jsonl", model_path, dir, dir);
   expect_cli_error(args, NULL, 1, "--output");
   printf("\n");

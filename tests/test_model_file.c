@@ -191,6 +191,21 @@ static void check_round_trip(const char *path, const model *src, const model_met
   free(arch), free(ver);
   CU_ASSERT_EQUAL_FATAL(rm.n_labels, sm->n_labels);
   for (int i = 0; i < sm->n_labels; i++) CU_ASSERT_STRING_EQUAL(rm.labels[i], sm->labels[i]);
+  CU_ASSERT_EQUAL(rm.policy.kind, sm->policy.kind);
+  CU_ASSERT_EQUAL(rm.policy.tau, sm->policy.tau);
+  CU_ASSERT_EQUAL(rm.policy.patience, sm->policy.patience);
+  CU_ASSERT_STRING_EQUAL(rm.metrics_json, sm->metrics_json ? sm->metrics_json : "{}");
+  CU_ASSERT_STRING_EQUAL(rm.train_config_json, sm->train_config_json ? sm->train_config_json : "{}");
+  if (src->arch->input == MODEL_INPUT_IMAGE) { /* no tokenizer: the normalisation, bit for bit, and the resize rule */
+    CU_ASSERT_PTR_NULL(rm.tok);
+    for (int c = 0; c < src->cfg.channels; c++)
+      CU_ASSERT(rm.norm.mean[c] == sm->norm.mean[c] && rm.norm.std[c] == sm->norm.std[c]);
+    CU_ASSERT_EQUAL(rm.resize, sm->resize);
+    CU_ASSERT_EQUAL(rm.max_length, model_max_tokens(&r));
+    model_free(&r);
+    model_meta_free(&rm);
+    return;
+  }
   /* the tokenizer: its kind, lowercase and files byte for byte, and so its vocabulary and specials */
   const tokenizer *t = sm->tok, *u = rm.tok;
   CU_ASSERT_FATAL(u != NULL && u != t);
@@ -216,11 +231,6 @@ static void check_round_trip(const char *path, const model *src, const model_met
   CU_ASSERT(na == nb && memcmp(ia, ib, sizeof(int32_t) * (size_t)na) == 0 &&
             memcmp(ta, tb, sizeof(int32_t) * (size_t)na) == 0);
   CU_ASSERT_EQUAL(rm.max_length, sm->max_length);
-  CU_ASSERT_EQUAL(rm.policy.kind, sm->policy.kind);
-  CU_ASSERT_EQUAL(rm.policy.tau, sm->policy.tau);
-  CU_ASSERT_EQUAL(rm.policy.patience, sm->policy.patience);
-  CU_ASSERT_STRING_EQUAL(rm.metrics_json, sm->metrics_json ? sm->metrics_json : "{}");
-  CU_ASSERT_STRING_EQUAL(rm.train_config_json, sm->train_config_json ? sm->train_config_json : "{}");
   model_free(&r);
   model_meta_free(&rm);
   CU_ASSERT(rm.tok == NULL && rm.labels == NULL); /* zeroed */
@@ -315,6 +325,72 @@ static void test_round_trip_gpt2(void) {
   }
   tok_free(bpe);
   printf("\n");
+}
+
+static void expect_error(const char *path, const char *needle);
+static void set_attr(hid_t f, const char *name, const char *value);
+
+/* ViT: the image preprocessing instead of a tokenizer; a broken image_config is refused in one line */
+static void set_image_config(const char *path, const char *json) {
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  CU_ASSERT_FATAL(f >= 0);
+  set_attr(f, "image_config", json);
+  H5Adelete(f, "checksum");
+  H5Fclose(f);
+  epee_err e;
+  CU_ASSERT_FATAL(h5_seal(path, &e) == 0);
+}
+
+static void test_round_trip_vit(void) {
+  model_config c = {.hidden = D, .layers = NL, .heads = 2, .intermediate = 24, .num_labels = C, .exit_norm = 1,
+                    .image_size = 8, .patch_size = 4, .channels = 3, .vocab = 99, .max_position = 7,
+                    .layer_norm_eps = 1e-12f, .init_std = 0.02f};
+  model v;
+  epee_err e = {{0}};
+  CU_ASSERT_FATAL(build(&v, "vit", &c, 21, &e) == 0);
+  model_meta vm = {.labels = labels, .n_labels = C, .norm = {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}},
+                   .resize = 1, .policy = {EPEE_POLICY_EPEE, 0.05f, 2}};
+  char path[160], cmd[400], broken[200];
+  snprintf(path, sizeof path, "%s/vit.h5", dir);
+  CU_ASSERT_FATAL(model_file_write(path, &v, &vm, &e) == 0);
+  check_round_trip(path, &v, &vm); /* vocab and max_position are not ViT's: not written, read back as 0 */
+  char *ic = read_attr(path, "image_config");
+  CU_ASSERT_STRING_EQUAL(ic, "{\"image_mean\":[0.485,0.456,0.406],\"image_std\":[0.229,0.224,0.225],"
+                             "\"resize\":\"bilinear\"}");
+  free(ic);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  int nd, sh[4];
+  CU_ASSERT(h5_shape(f, path, "weights/vit.embeddings.patch_embeddings.projection.weight", &nd, sh, &e) == 0);
+  CU_ASSERT(nd == 4 && sh[0] == D && sh[1] == 3 && sh[2] == 4 && sh[3] == 4); /* Conv2d [D, C, P, P] */
+  CU_ASSERT(h5_shape(f, path, "weights/vit.embeddings.position_embeddings", &nd, sh, &e) == 0);
+  CU_ASSERT(nd == 3 && sh[0] == 1 && sh[1] == 5 && sh[2] == D); /* 4 patches + [CLS] */
+  CU_ASSERT(!h5_exists(f, "tokenizer_config") && !h5_exists(f, "tokenizer"));
+  H5Fclose(f);
+  const struct {
+    const char *json, *want;
+  } bad[] = {
+      {"{\"image_mean\":[0.5],\"image_std\":[0.5,0.5,0.5],\"resize\":\"refuse\"}",
+       "\"image_mean\" must be an array of 3 numbers (model_config channels)"},
+      {"{\"image_mean\":[0.5,0.5,0.5],\"image_std\":[0.5,0,0.5],\"resize\":\"refuse\"}",
+       "\"image_std\"[1] must be a finite number above 0"},
+      {"{\"image_mean\":[0.5,\"x\",0.5],\"image_std\":[0.5,0.5,0.5],\"resize\":\"refuse\"}",
+       "\"image_mean\"[1] must be a finite number"},
+      {"{\"image_mean\":[0.5,0.5,0.5],\"image_std\":[0.5,0.5,0.5],\"resize\":\"nearest\"}",
+       "\"resize\" must be \"refuse\" or \"bilinear\""},
+      {"[1, 2", "attribute 'image_config': expected a JSON object"},
+  };
+  snprintf(broken, sizeof broken, "%s/vit_broken.h5", dir);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(cmd, sizeof cmd, "cp %s %s", path, broken);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    set_image_config(broken, bad[i].json);
+    expect_error(broken, bad[i].want);
+  }
+  /* not written: an image model with a std of 0 */
+  vm.norm.std[2] = 0;
+  CU_ASSERT_EQUAL(model_file_write(broken, &v, &vm, &e), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "image mean/std of channel 2"));
+  model_free(&v);
 }
 
 /* A tokenizer kind the arch does not accept (GPT-2 takes only bpe) never gets served: refused when written, or
@@ -610,7 +686,8 @@ static void no_format(hid_t f) { H5Adelete(f, "format"); }
 static void other_format(hid_t f) { set_attr(f, "format", "epee-train-checkpoint"); }
 static void old_version(hid_t f) { set_attr(f, "format_version", "2"); }
 static void new_version(hid_t f) { set_attr(f, "format_version", "4"); }
-static void vit_arch(hid_t f) { set_attr(f, "arch", "vit"); }
+static void vit_arch(hid_t f) { set_attr(f, "arch", "vit"); } /* a BERT file: no image_config */
+static void unknown_arch(hid_t f) { set_attr(f, "arch", "vitt"); }
 static void albert_arch(hid_t f) { set_attr(f, "arch", "albert"); } /* a BERT config: no embedding_size */
 static void gpt2_arch(hid_t f) { set_attr(f, "arch", "gpt2"); }     /* a BERT config: no exit_norm */
 /* albert.h5's model_config without embedding_size */
@@ -687,7 +764,8 @@ static void test_bad_files(void) {
   expect_error(variant("version2.h5", old_version), "format_version '2' is not supported (this build reads version 3;");
   expect_error(variant("version4.h5", new_version), "format_version '4' is not supported (this build reads version 3;");
   /* the arch: one of the registry, with every model_config field it needs */
-  expect_error(variant("arch_vit.h5", vit_arch), "arch 'vit' is not supported by this build (bert, albert, gpt2)");
+  expect_error(variant("arch_unknown.h5", unknown_arch), "arch 'vitt' is not supported by this build (bert, albert, gpt2, vit)");
+  expect_error(variant("arch_vit.h5", vit_arch), "attribute 'image_config'");
   expect_error(variant("arch_albert.h5", albert_arch),
                "attribute 'model_config': \"embedding_size\" must be an integer in [1, 65536], found nothing");
   expect_error(variant("arch_gpt2.h5", gpt2_arch),
@@ -918,6 +996,8 @@ void epee_register_tests(void) {
   CU_add_test(s, "write then read is bit-exact (albert: E 8, 2 groups, 4 layers)", test_round_trip_albert);
   CU_add_test(s, "write then read is bit-exact (gpt2: exit_norm 0 and 1, bpe)", test_round_trip_gpt2);
   CU_add_test(s, "gpt2 with a WordPiece tokenizer is never served", test_gpt2_refuses_wordpiece);
+  CU_add_test(s, "write then read is bit-exact (vit: image_config, no tokenizer); broken image_config refused",
+              test_round_trip_vit);
   CU_add_test(s, "layout: HF names, PyTorch shapes, float32, checksummed", test_layout);
   CU_add_test(s, "weights under any group (checkpoints)", test_weights_group);
   CU_add_test(s, "atomic write; inconsistent meta refused", test_atomic_write);

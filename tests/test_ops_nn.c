@@ -626,6 +626,35 @@ static void test_patch_embed(void) {
   }
 }
 
+/* ================================ [CLS] + position embeddings ================================ */
+
+typedef struct { int B, N, D; } cp_arg;
+
+static tensor *cp_fast(epee_ctx *c, tensor **in, const void *a) {
+  (void)a;
+  return op_cls_pos_embed(c, in[0], in[1], in[2]);
+}
+static void cp_ref(const double *const *in, double *out, const void *a) {
+  const cp_arg *p = a;
+  for (int b = 0; b < p->B; b++)
+    for (int t = 0; t <= p->N; t++)
+      for (int d = 0; d < p->D; d++)
+        out[(b * (p->N + 1) + t) * p->D + d] = (t == 0 ? in[1][d] : in[0][(b * p->N + t - 1) * p->D + d]) +
+                                               in[2][t * p->D + d];
+}
+
+static void test_cls_pos_embed(void) {
+  cp_arg a[3 + NRAND] = {{1, 1, 1}, {2, 4, 3}, {3, 9, 5}};
+  for (int i = 3; i < 3 + NRAND; i++) a[i] = (cp_arg){rnd(91, i, 1, 4), rnd(92, i, 1, 10), rnd(93, i, 1, 8)};
+  for (int i = 0; i < 3 + NRAND; i++) {
+    cp_arg *p = &a[i];
+    gc_case k = {.name = "cls_pos_embed", .n_in = 3, .ndim = {3, 3, 3},
+                 .shape = {{p->B, p->N, p->D}, {1, 1, p->D}, {1, p->N + 1, p->D}}, .diff = {1, 1, 1},
+                 .fast = cp_fast, .ref = cp_ref, .arg = p};
+    check(&k, 980 + (uint64_t)i);
+  }
+}
+
 /* ================================ cross-entropy ================================ */
 
 typedef struct { int B, C; int32_t y[64]; const float *w; float scale; } ce_arg;
@@ -792,6 +821,7 @@ void epee_register_tests(void) {
   CU_add_test(s, "mean pool gradcheck", test_mean_pool);
   CU_add_test(s, "patch embedding by hand (grid and weight order)", test_patch_by_hand);
   CU_add_test(s, "patch embedding gradcheck", test_patch_embed);
+  CU_add_test(s, "[CLS] + position embeddings gradcheck", test_cls_pos_embed);
   CU_add_test(s, "cross-entropy by hand (weighted mean)", test_cross_entropy_by_hand);
   CU_add_test(s, "cross-entropy gradcheck", test_cross_entropy);
   CU_add_test(s, "inference saves nothing", test_inference_saves_nothing);

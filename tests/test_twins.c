@@ -2,7 +2,9 @@
  * Each committed fixture holds a tiny config (the model_config JSON plus "arch"), a padded batch, every weight
  * (by HF state_dict key), and torch's float32 logits of every exit, the weighted loss sum_i w_i CE_i / sum_i w_i
  * and every parameter gradient. The C model is built through the registry from the fixture's config alone,
- * loaded by name, and must reproduce all of them; a second test checks that padded positions are truly masked. */
+ * loaded by name, and must reproduce all of them; a second test checks that padded positions are truly masked.
+ * An image fixture (ViT) holds inputs/pixels [B, C, H, W] instead of ids / type_ids / mask: every position is
+ * real, so the batch gets an all-ones mask [B, N + 1] (N patches + [CLS]) and no padding test. */
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,7 +18,8 @@
 /* ctest runs from the repo root */
 static const char *const fixtures[] = {"tests/fixtures/bert_tiny.h5", "tests/fixtures/albert_tiny.h5",
                                        "tests/fixtures/albert_groups.h5", "tests/fixtures/gpt2_tiny.h5",
-                                       "tests/fixtures/gpt2_nonorm.h5"};
+                                       "tests/fixtures/gpt2_nonorm.h5", "tests/fixtures/vit_tiny.h5",
+                                       "tests/fixtures/vit_norm.h5"};
 #define N_FIXTURES (int)(sizeof fixtures / sizeof fixtures[0])
 #define LOGITS_TOL 1e-5
 #define LOSS_TOL 1e-5
@@ -28,8 +31,9 @@ typedef struct {
   const model_arch *arch;
   model_config cfg;
   int B, T;
-  int32_t *ids, *type_ids, *labels; /* [B, T], [B, T], [B] */
+  int32_t *ids, *type_ids, *labels; /* [B, T], [B, T], [B]; ids, type_ids NULL for images */
   float *mask, *loss_w;             /* [B, T], [L] */
+  float *pixels;                    /* [B, C, H, W] for images, else NULL */
 } fixture;
 
 /* "arch":"NAME" of the fixture's config, then the arch's fields through the model file's own reader */
@@ -49,8 +53,34 @@ static void fixture_free(fixture *x) {
   free(x->labels);
   free(x->mask);
   free(x->loss_w);
+  free(x->pixels);
   memset(x, 0, sizeof *x);
   x->f = -1;
+}
+
+/* inputs/pixels [B, C, H, W] of the config's channels and image_size: T = N + 1, the mask all ones */
+static int fixture_open_pixels(fixture *x, epee_err *e) {
+  const model_config *k = &x->cfg;
+  int nd, sh[4], L = k->layers;
+  if (h5_shape(x->f, x->path, "inputs/pixels", &nd, sh, e)) return -1;
+  if (nd != 4 || sh[1] != k->channels || sh[2] != k->image_size || sh[3] != k->image_size ||
+      k->image_size % k->patch_size)
+    return epee_errf(e, "%s: dataset 'inputs/pixels': expected [B, %d, %d, %d] (patch %d)", x->path, k->channels,
+                     k->image_size, k->image_size, k->patch_size);
+  int g = k->image_size / k->patch_size;
+  x->B = sh[0];
+  x->T = g * g + 1;
+  int64_t bt = (int64_t)x->B * x->T;
+  x->labels = epee_malloc(sizeof(int32_t) * (size_t)x->B);
+  x->mask = epee_malloc(sizeof(float) * (size_t)bt);
+  x->loss_w = epee_malloc(sizeof(float) * (size_t)L);
+  x->pixels = epee_malloc(sizeof(float) * (size_t)x->B * sh[1] * sh[2] * sh[3]);
+  for (int64_t i = 0; i < bt; i++) x->mask[i] = 1.0f;
+  return h5_read_floats(x->f, x->path, "inputs/pixels", x->pixels, 4, sh, e) ||
+                 h5_read_ints(x->f, x->path, "inputs/labels", x->labels, 1, &x->B, e) ||
+                 h5_read_floats(x->f, x->path, "loss_weights", x->loss_w, 1, &L, e)
+             ? -1
+             : 0;
 }
 
 static int fixture_open(fixture *x, const char *path, epee_err *e) {
@@ -61,8 +91,10 @@ static int fixture_open(fixture *x, const char *path, epee_err *e) {
   char *json = h5_read_attr_str(x->f, path, "config", e);
   int rc = !json || parse_config(x, json, e);
   free(json);
+  if (rc) return -1;
+  if (h5_exists(x->f, "inputs/pixels")) return fixture_open_pixels(x, e);
   int nd, sh[4];
-  if (rc || h5_shape(x->f, x->path, "inputs/ids", &nd, sh, e)) return -1;
+  if (h5_shape(x->f, x->path, "inputs/ids", &nd, sh, e)) return -1;
   if (nd != 2) return epee_errf(e, "%s: dataset 'inputs/ids': expected [B, T]", x->path);
   x->B = sh[0];
   x->T = sh[1];
@@ -152,7 +184,7 @@ static void matches_torch(const char *path) {
   epee_ctx c;
   ctx_init(&c, 0, 1);
   c.training = 0; /* dropout off, as in the twin; grad mode stays on */
-  model_batch mb = {.B = B, .T = x.T, .ids = x.ids, .type_ids = x.type_ids, .mask = x.mask};
+  model_batch mb = {.B = B, .T = x.T, .ids = x.ids, .type_ids = x.type_ids, .mask = x.mask, .pixels = x.pixels};
   tensor *logits[L];
   model_forward_all(&c, &m, &mb, logits);
   tensor *loss = weighted_loss(&c, logits, &x);
@@ -211,12 +243,61 @@ static void forward_logits(model *m, const fixture *x, const int32_t *ids, float
   ctx_free(&c);
 }
 
+/* every exit's logits for the first B images of pixels (all positions real), flattened [L * B * C] into out */
+static void forward_pixels(model *m, const fixture *x, int B, const float *pixels, float *out) {
+  epee_ctx c;
+  ctx_init(&c, 0, 1);
+  c.grad_mode = 0;
+  c.training = 0;
+  model_batch mb = {.B = B, .T = x->T, .mask = x->mask, .pixels = pixels};
+  tensor *logits[x->cfg.layers];
+  model_forward_all(&c, m, &mb, logits);
+  int n = B * x->cfg.num_labels;
+  for (int l = 0; l < x->cfg.layers; l++) memcpy(out + l * n, logits[l]->data, sizeof(float) * (size_t)n);
+  ctx_free(&c);
+}
+
+/* The images' stand-in for the padding test (they have none; the engine still compacts rows): each image run
+ * alone gives the logits it has in the batch, and one changed pixel (the control) changes them. */
+static void images_are_independent(model *m, const fixture *x) {
+  int L = x->cfg.layers, B = x->B, C = x->cfg.num_labels, s = x->cfg.image_size;
+  int64_t img = (int64_t)x->cfg.channels * s * s;
+  float *base = epee_malloc(sizeof(float) * (size_t)(L * B * C)), *one = epee_malloc(sizeof(float) * (size_t)(L * C));
+  float *px = epee_malloc(sizeof(float) * (size_t)(B * img));
+  forward_pixels(m, x, B, x->pixels, base);
+  double e_alone = 0.0;
+  for (int b = 0; b < B; b++) {
+    forward_pixels(m, x, 1, x->pixels + b * img, one);
+    for (int l = 0; l < L; l++) e_alone = fmax(e_alone, max_err(one + l * C, base + (l * B + b) * C, C));
+  }
+  memcpy(px, x->pixels, sizeof(float) * (size_t)(B * img));
+  px[img - 1] += 1.0f; /* the last pixel of image 0: in its last patch */
+  float *other = epee_malloc(sizeof(float) * (size_t)(L * B * C));
+  forward_pixels(m, x, B, px, other);
+  double e_pixel = max_err(other, base, L * B * C);
+  printf("\n  logits change: each image alone %.2e (must be <= 1e-5), one pixel changed %.2e (must be > 1e-4)\n",
+         e_alone, e_pixel);
+  CU_ASSERT(e_alone <= 1e-5);
+  CU_ASSERT(e_pixel > 1e-4);
+  free(base);
+  free(one);
+  free(px);
+  free(other);
+}
+
 /* Padded tokens must not reach any real position: new ids at padded positions leave every exit's logits
- * unchanged, while a new id at one real position (the control) changes them. */
+ * unchanged, while a new id at one real position (the control) changes them. Images have no padding: for
+ * them, images_are_independent. */
 static void padding_is_masked(const char *path) {
   fixture x;
   model m;
   if (fixture_load_or_fail(&x, path, &m)) return;
+  if (x.pixels) {
+    images_are_independent(&m, &x);
+    model_free(&m);
+    fixture_free(&x);
+    return;
+  }
   int BT = x.B * x.T, n = x.cfg.layers * x.B * x.cfg.num_labels, V = x.cfg.vocab, pads = 0, real = -1;
   float *base = epee_malloc(sizeof(float) * (size_t)n), *other = epee_malloc(sizeof(float) * (size_t)n);
   int32_t *ids = epee_malloc(sizeof(int32_t) * (size_t)BT);
@@ -263,9 +344,15 @@ static void test_registry(void) {
     const model_arch *a = model_find_arch(model_arch_names[i]);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_STRING_EQUAL(a->name, model_arch_names[i]);
-    CU_ASSERT_PTR_NOT_NULL(a->tokenizers[0]);
+    if (a->input == MODEL_INPUT_TEXT) {
+      CU_ASSERT(a->tokenizers && a->tokenizers[0]); /* a text arch has a default tokenizer */
+    } else {
+      CU_ASSERT_PTR_NULL(a->tokenizers); /* an image arch takes none */
+    }
   }
-  CU_ASSERT_PTR_NULL(model_find_arch("vit"));
+  const model_arch *vit = model_find_arch("vit");
+  CU_ASSERT(vit && vit->input == MODEL_INPUT_IMAGE);
+  CU_ASSERT_PTR_NULL(model_find_arch("t5"));
   CU_ASSERT_PTR_NULL(model_find_arch(NULL));
 }
 
@@ -273,6 +360,7 @@ void epee_register_tests(void) {
   CU_pSuite s = CU_add_suite("twins", NULL, NULL);
   CU_add_test(s, "C model = PyTorch twin for every backbone: logits of every exit, weighted loss, every gradient",
               test_matches_torch);
-  CU_add_test(s, "padded positions are masked: their ids change no logits", test_padding_is_masked);
+  CU_add_test(s, "padded positions are masked: their ids change no logits (images: each alone = in the batch)",
+              test_padding_is_masked);
   CU_add_test(s, "the registry's names and rows agree", test_registry);
 }

@@ -44,7 +44,8 @@ typedef struct {
   const char *help;
 } cfg_field;
 
-const char *const cfg_format_names[] = {"auto", "tsv", "jsonl", NULL};
+const char *const cfg_format_names[] = {"auto", "tsv", "jsonl", "npz", "image_folder", NULL};
+const char *const cfg_resize_names[] = {"refuse", "bilinear", NULL};
 const char *const cfg_best_metric_names[] = {"last_acc", "last_f1", "mean_acc", NULL};
 const char *const cfg_rule_names[] = {"fastest_within", "max_accuracy", "layer_budget", NULL};
 const char *const cfg_weights_names[] = {"asc", "uniform", "desc", NULL};
@@ -67,7 +68,11 @@ static const cfg_field fields[] = {
     FIELD(model, embedding_size, T_INT, "128", 1, 65536, 0, NULL, "ALBERT: size E of the factorised embeddings"),
     FIELD(model, hidden_groups, T_INT, "1", 1, 1024, 0, NULL,
           "ALBERT: groups of layers sharing one set of weights (1 = all layers share one)"),
-    FIELD(model, exit_norm, T_BOOL, "true", 0, 0, 0, NULL, "GPT-2: exits read the final LayerNorm (ln_f) of h_i"),
+    FIELD(model, exit_norm, T_BOOL, "true", 0, 0, 0, NULL,
+          "GPT-2, ViT: exits read the final LayerNorm (ln_f, vit.layernorm) of h_i"),
+    FIELD(model, image_size, T_INT, "28", 1, 16384, 0, NULL, "ViT: images are image_size x image_size pixels"),
+    FIELD(model, patch_size, T_INT, "4", 1, 16384, 0, NULL, "ViT: patches of patch_size^2 pixels, a divisor of image_size"),
+    FIELD(model, channels, T_INT, "1", 1, 3, 0, NULL, "ViT: 1 (grey) or 3 (RGB)"),
     FIELD(model, hidden_dropout, T_FLOAT, "0.1", 0, 1, MAX_OPEN, NULL,
           "dropout on embeddings and sublayer outputs"),
     FIELD(model, attention_dropout, T_FLOAT, "0.1", 0, 1, MAX_OPEN, NULL, "dropout on attention probabilities"),
@@ -88,11 +93,21 @@ static const cfg_field fields[] = {
     FIELD(data, train, T_STR, "\"\"", 0, 0, REQUIRED, NULL, "training split"),
     FIELD(data, dev, T_STR, "\"\"", 0, 0, REQUIRED, NULL, "dev split: model selection and calibration"),
     FIELD(data, test, T_STR, "\"\"", 0, 0, REQUIRED, NULL, "test split: reported metrics"),
-    FIELD(data, format, T_ENUM, "auto", 0, 0, 0, cfg_format_names, "file format; auto = by file extension"),
+    FIELD(data, format, T_ENUM, "auto", 0, 0, 0, cfg_format_names,
+          "file format; auto = by file extension (.npz; a directory = image_folder). npz: each split reads its "
+          "<split>_images/_labels entries (train, val, test), so one MedMNIST file may be given three times"),
     FIELD(data, text_column, T_STR, "text", 0, 0, 0, NULL, "column (TSV header) or field (JSONL) of the text"),
     FIELD(data, text_b_column, T_STR, "\"\"", 0, 0, 0, NULL, "second text of pair tasks; empty = none"),
     FIELD(data, label_column, T_STR, "label", 0, 0, 0, NULL, "column or field of the label"),
     FIELD(data, labels, T_SLIST, "[]", 0, 0, 0, NULL, "label names in class order; empty = found in train"),
+
+    FIELD(image, mean, T_FLIST, "[0.5]", -1000, 1000, 0, NULL, "per-channel mean on x/255 (one value: every channel)"),
+    FIELD(image, std, T_FLIST, "[0.5]", 1e-6, 1000, 0, NULL, "per-channel std on x/255 (one value: every channel)"),
+    FIELD(image, resize, T_ENUM, "refuse", 0, 0, 0, cfg_resize_names,
+          "an image not of model.image_size: refuse (default: resampling changes the data silently) or bilinear"),
+    FIELD(image, crop_padding, T_INT, "0", 0, 1024, 0, NULL,
+          "training augmentation: random crop after zero-padding this many pixels; 0 = off"),
+    FIELD(image, hflip, T_BOOL, "false", 0, 0, 0, NULL, "training augmentation: horizontal flip, probability 0.5"),
 
     FIELD(train, epochs, T_INT, "3", 1, BIG, 0, NULL, "passes over the training split"),
     FIELD(train, max_steps, T_INT, "0", 0, INT_MAX, 0, NULL, "optimizer steps; 0 = from train.epochs"),
@@ -729,13 +744,31 @@ int cfg_validate(const epee_config *c, epee_err *e) {
   if (m->hidden % m->heads)
     return epee_errf(e, "config: model.hidden (%d) must be a multiple of model.heads (%d)", m->hidden, m->heads);
   const model_arch *arch = model_find_arch(model_arch_names[m->arch]);
-  if (c->tokenizer.max_length > m->max_position)
+  if (arch->input == MODEL_INPUT_TEXT && c->tokenizer.max_length > m->max_position)
     return epee_errf(e, "config: tokenizer.max_length (%d) exceeds model.max_position (%d)", c->tokenizer.max_length,
                      m->max_position);
   const char *kind = cfg_tokenizer_kind(c);
   char kinds[128];
-  if (!model_arch_takes_tokenizer(arch, kind, kinds, sizeof kinds))
+  if (arch->input == MODEL_INPUT_TEXT && !model_arch_takes_tokenizer(arch, kind, kinds, sizeof kinds))
     return epee_errf(e, "config: tokenizer.kind '%.100s' is not one of model.arch %s's (%s)", kind, arch->name, kinds);
+  if (arch->input == MODEL_INPUT_IMAGE) {
+    if (c->tokenizer.kind[0])
+      return epee_errf(e, "config: tokenizer.kind '%.100s' given, but model.arch %s reads images", c->tokenizer.kind,
+                       arch->name);
+    if (m->channels != 1 && m->channels != 3)
+      return epee_errf(e, "config: model.channels is %d; expected 1 (grey) or 3 (RGB)", m->channels);
+    if (m->image_size % m->patch_size)
+      return epee_errf(e, "config: model.image_size (%d) must be a multiple of model.patch_size (%d)", m->image_size,
+                       m->patch_size);
+    const cfg_flist *ms[2] = {&c->image.mean, &c->image.std};
+    for (int i = 0; i < 2; i++)
+      if (ms[i]->n != 1 && ms[i]->n != m->channels)
+        return epee_errf(e, "config: image.%s has %d values; expected 1 or model.channels (%d)", i ? "std" : "mean",
+                         ms[i]->n, m->channels);
+    if (2 * c->image.crop_padding >= m->image_size)
+      return epee_errf(e, "config: image.crop_padding (%d) must be below half of model.image_size (%d)",
+                       c->image.crop_padding, m->image_size);
+  }
   if (m->hidden_groups > m->layers && (arch->fields & MF_BIT(MF_HIDDEN_GROUPS)))
     return epee_errf(e, "config: model.hidden_groups (%d) exceeds model.layers (%d)", m->hidden_groups, m->layers);
   if (c->data.text_b_column[0] && (arch->fields & MF_BIT(MF_TYPE_VOCAB)) && m->type_vocab < 2)
@@ -772,7 +805,19 @@ int cfg_validate(const epee_config *c, epee_err *e) {
 }
 
 const char *cfg_tokenizer_kind(const epee_config *c) {
-  return c->tokenizer.kind[0] ? c->tokenizer.kind : model_find_arch(model_arch_names[c->model.arch])->tokenizers[0];
+  const model_arch *a = model_find_arch(model_arch_names[c->model.arch]);
+  return c->tokenizer.kind[0] ? c->tokenizer.kind : a->tokenizers ? a->tokenizers[0] : "";
+}
+
+cfg_format cfg_data_format(const char *path, cfg_format f) {
+  if (f != CFG_FORMAT_AUTO) return f;
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return CFG_FORMAT_IMAGE_FOLDER;
+  size_t n = strlen(path);
+  if (n >= 4 && strcmp(path + n - 4, ".npz") == 0) return CFG_FORMAT_NPZ;
+  const char *dot = strrchr(path, '.');
+  return dot && (!strcmp(dot, ".jsonl") || !strcmp(dot, ".json") || !strcmp(dot, ".ndjson")) ? CFG_FORMAT_JSONL
+                                                                                              : CFG_FORMAT_TSV;
 }
 
 void cfg_loss_weights(const cfg_weights *w, int layers, double *out) {

@@ -27,11 +27,13 @@ typedef struct { int *v; int n; } cfg_ilist;
 typedef struct { char **v; int n; } cfg_slist;
 
 /* Enumerations are stored as these C enums; cfg_*_names[value] is the YAML spelling (NULL-terminated). */
-typedef enum { CFG_FORMAT_AUTO, CFG_FORMAT_TSV, CFG_FORMAT_JSONL } cfg_format;
+typedef enum { CFG_FORMAT_AUTO, CFG_FORMAT_TSV, CFG_FORMAT_JSONL, CFG_FORMAT_NPZ, CFG_FORMAT_IMAGE_FOLDER } cfg_format;
+typedef enum { CFG_RESIZE_REFUSE, CFG_RESIZE_BILINEAR } cfg_resize;
 typedef enum { CFG_BEST_LAST_ACC, CFG_BEST_LAST_F1, CFG_BEST_MEAN_ACC } cfg_best_metric;
 typedef enum { CFG_RULE_FASTEST_WITHIN, CFG_RULE_MAX_ACCURACY, CFG_RULE_LAYER_BUDGET } cfg_rule;
 typedef enum { CFG_WEIGHTS_ASC, CFG_WEIGHTS_UNIFORM, CFG_WEIGHTS_DESC, CFG_WEIGHTS_LIST } cfg_weights_kind;
 extern const char *const cfg_format_names[];
+extern const char *const cfg_resize_names[];
 extern const char *const cfg_best_metric_names[];
 extern const char *const cfg_rule_names[];
 extern const char *const cfg_weights_names[]; /* the presets only: asc, uniform, desc */
@@ -47,7 +49,8 @@ typedef struct {
   int arch; /* index into model_arch_names (models/model.h): the backbone registry */
   int hidden, layers, heads, intermediate, max_position, type_vocab;
   int embedding_size, hidden_groups; /* ALBERT */
-  bool exit_norm;                    /* GPT-2 */
+  bool exit_norm;                    /* GPT-2, ViT */
+  int image_size, patch_size, channels; /* ViT */
   double hidden_dropout, attention_dropout, exit_dropout, layer_norm_eps, init_std;
   int num_labels; /* 0 = number of labels found in the data */
 } cfg_model;
@@ -65,6 +68,13 @@ typedef struct {
   char *text_column, *text_b_column, *label_column; /* text_b_column "" = single-text task */
   cfg_slist labels;                                  /* empty = discover from the train split */
 } cfg_data;
+
+typedef struct {
+  cfg_flist mean, std; /* per channel on x / 255; one value = every channel */
+  cfg_resize resize;   /* an image of another size than model.image_size: refused, or resized */
+  int crop_padding;    /* training augmentation: random crop after zero padding; 0 = off */
+  bool hflip;          /* training augmentation: horizontal flip with probability 0.5 */
+} cfg_image;
 
 typedef struct {
   int epochs, max_steps, batch_size;
@@ -98,6 +108,7 @@ typedef struct epee_config {
   cfg_model model;
   cfg_tokenizer tokenizer;
   cfg_data data;
+  cfg_image image;
   cfg_train train;
   cfg_calibrate calibrate;
   cfg_export export;
@@ -133,8 +144,12 @@ void cfg_free(epee_config *c);
 /* malloc'd compact JSON object {"section":{"key":value,...},...} for embedding in model files. */
 char *cfg_to_json(const epee_config *c);
 
-/* tokenizer.kind, or the arch's default kind when it is empty. */
+/* tokenizer.kind, or the arch's default kind when it is empty ("" for an image arch). */
 const char *cfg_tokenizer_kind(const epee_config *c);
+
+/* data.format, with auto resolved from the file: .tsv/.jsonl/... as dataset.h says, .npz, or a directory
+ * (image_folder). */
+cfg_format cfg_data_format(const char *path, cfg_format f);
 
 /* Expands loss weights to w[0..layers-1]: asc w_i = i, uniform 1, desc layers + 1 - i (i 1-based),
  * list copied (its length must equal layers: cfg_validate checks it). */

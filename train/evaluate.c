@@ -3,26 +3,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infer/batch.h"
 #include "infer/metrics.h"
 
 void eval_logits(engine *g, const ds_encoded *d, int batch, float *logits) {
   int L = g->m->n_layers, C = g->m->n_labels;
   ds_plan plan;
   ds_plan_make(d, batch, 0, 0, 0, &plan); /* eval order: sorted by length, original indices kept */
-  int32_t *ids = epee_malloc(sizeof(int32_t) * (size_t)batch * d->max_len);
-  int32_t *types = epee_malloc(sizeof(int32_t) * (size_t)batch * d->max_len);
-  float *mask = epee_malloc(sizeof(float) * (size_t)batch * d->max_len);
+  batch_buf bb;
+  batch_buf_init(&bb, d, batch);
   float *out = epee_malloc(sizeof(float) * (size_t)batch * L * C);
   for (int bi = 0; bi < plan.n_batches; bi++) {
     const ds_batch *b = &plan.batches[bi];
-    ds_fill_batch(d, b, ids, types, mask, NULL);
-    model_batch mb = {.B = b->n, .T = b->max_len, .ids = ids, .type_ids = types, .mask = mask};
+    model_batch mb = batch_buf_fill(&bb, d, b, NULL, 0, 0);
     engine_all_exits(g, &mb, out);
     for (int r = 0; r < b->n; r++)
       memcpy(logits + (size_t)b->idx[r] * L * C, out + (size_t)r * L * C, sizeof(float) * (size_t)L * C);
   }
   ds_plan_free(&plan);
-  free(ids), free(types), free(mask), free(out);
+  batch_buf_free(&bb);
+  free(out);
 }
 
 void eval_per_exit(const float *logits, const int *gold, int N, int L, int C, double *acc, double *f1) {

@@ -38,12 +38,73 @@ static int load_split(job *j, int s, const char *path, epee_err *e) {
   return 0;
 }
 
+static int job_build_model(job *j, const model_arch *arch, int vocab, epee_err *e);
+
+/* An image split: a MedMNIST .npz (entries <split>_images / _labels) or a folder of class subfolders. Train finds
+ * the classes (or takes data.labels); dev and test must stay inside train's. */
+static int load_image_split(job *j, int s, const char *path, epee_err *e) {
+  const epee_config *cfg = j->cfg;
+  static const char *const npz_split[SPLIT_COUNT] = {"train", "val", "test"};
+  cfg_format f = cfg_data_format(path, cfg->data.format);
+  if (f != CFG_FORMAT_NPZ && f != CFG_FORMAT_IMAGE_FOLDER)
+    return epee_errf(e, "data.%s: %s: model.arch %s reads images: expected a .npz file (MedMNIST layout) or a folder "
+                        "of class subfolders of PNG files (data.format npz or image_folder)", split_names[s], path,
+                     model_arch_names[cfg->model.arch]);
+  img_opts o = {.channels = cfg->model.channels, .size = cfg->model.image_size,
+                .resize = cfg->image.resize == CFG_RESIZE_BILINEAR};
+  img_set im;
+  int known = s == SPLIT_TRAIN ? cfg->data.labels.n : j->n_labels;
+  char **names = s == SPLIT_TRAIN ? cfg->data.labels.v : j->labels;
+  int rc = f == CFG_FORMAT_NPZ ? img_read_npz(path, npz_split[s], &o, &im, e)
+                               : img_read_png_folder(path, names, known, &o, &im, e);
+  if (rc) {
+    img_set_free(&im);
+    return -1;
+  }
+  if (s == SPLIT_TRAIN && !known) { /* the train split's classes, kept by the job */
+    j->labels = im.label_names, j->n_labels = im.n_labels;
+    im.label_names = NULL, im.n_labels = 0;
+    j->own_labels = 1;
+  } else if (s == SPLIT_TRAIN) {
+    j->labels = cfg->data.labels.v, j->n_labels = cfg->data.labels.n;
+  }
+  for (int i = 0; i < im.n; i++)
+    if (im.labels[i] < 0 || im.labels[i] >= j->n_labels) {
+      epee_errf(e, "%s: label %d outside the %d classes of %s", im.names[i], im.labels[i], j->n_labels,
+                s == SPLIT_TRAIN ? "data.labels" : "the train split");
+      img_set_free(&im);
+      return -1;
+    }
+  const cfg_image *ci = &cfg->image;
+  img_norm nm;
+  for (int c = 0; c < 3; c++) {
+    nm.mean[c] = (float)ci->mean.v[ci->mean.n == 1 ? 0 : c < ci->mean.n ? c : 0];
+    nm.std[c] = (float)ci->std.v[ci->std.n == 1 ? 0 : c < ci->std.n ? c : 0];
+  }
+  int g = cfg->model.image_size / cfg->model.patch_size;
+  printf("data: %-5s %6d images of %dx%dx%d from %s\n", split_names[s], im.n, im.H, im.W, im.C, path);
+  ds_from_images(&im, g * g + 1, &nm, &j->enc[s]);
+  return 0;
+}
+
 int job_open(job *j, const epee_config *cfg, epee_err *e) {
   memset(j, 0, sizeof *j);
   j->cfg = cfg;
   const char *paths[SPLIT_COUNT] = {cfg->data.train, cfg->data.dev, cfg->data.test};
+  const model_arch *arch = model_find_arch(model_arch_names[cfg->model.arch]);
+  if (arch->input == MODEL_INPUT_IMAGE) {
+    for (int s = 0; s < SPLIT_COUNT; s++)
+      if (load_image_split(j, s, paths[s], e)) return -1;
+    return job_build_model(j, arch, 0, e);
+  }
   for (int s = 0; s < SPLIT_COUNT; s++)
     if (check_readable(&cfg->data, s, paths[s], e)) return -1;
+  for (int s = 0; s < SPLIT_COUNT; s++) {
+    cfg_format f = cfg_data_format(paths[s], cfg->data.format);
+    if (f == CFG_FORMAT_NPZ || f == CFG_FORMAT_IMAGE_FOLDER)
+      return epee_errf(e, "data.%s: %s: is image data, but model.arch %s reads text (TSV or JSON Lines)",
+                       split_names[s], paths[s], arch->name);
+  }
   const tok_kind *kind = tok_find_kind(cfg_tokenizer_kind(cfg));
   if (!kind) return epee_errf(e, "tokenizer.kind: '%s' is not a tokenizer of this build", cfg_tokenizer_kind(cfg));
   const char *files[TOK_MAX_ASSETS] = {cfg->tokenizer.vocab, cfg->tokenizer.merges};
@@ -51,6 +112,15 @@ int job_open(job *j, const epee_config *cfg, epee_err *e) {
   if (!j->tok) return -1;
   for (int s = 0; s < SPLIT_COUNT; s++)
     if (load_split(j, s, paths[s], e)) return -1;
+  if (cfg->tokenizer.max_length > cfg->model.max_position)
+    return epee_errf(e, "tokenizer.max_length %d exceeds model.max_position %d", cfg->tokenizer.max_length,
+                     cfg->model.max_position);
+  return job_build_model(j, arch, j->tok->vocab_size, e);
+}
+
+/* The model from the config, with the data's label count (and the tokenizer's vocabulary). */
+static int job_build_model(job *j, const model_arch *arch, int vocab, epee_err *e) {
+  const epee_config *cfg = j->cfg;
   if (j->n_labels < 2) return epee_errf(e, "%s: found %d label(s); a classifier needs at least 2", cfg->data.train, j->n_labels);
   if (cfg->model.num_labels && cfg->model.num_labels != j->n_labels)
     return epee_errf(e, "model.num_labels is %d but the data has %d labels", cfg->model.num_labels, j->n_labels);
@@ -58,19 +128,22 @@ int job_open(job *j, const epee_config *cfg, epee_err *e) {
   for (int i = 0; i < j->n_labels; i++) printf(" %s", j->labels[i]);
   printf("\n");
   const cfg_model *mc = &cfg->model;
-  model_config mcfg = {.vocab = j->tok->vocab_size, .hidden = mc->hidden, .layers = mc->layers, .heads = mc->heads,
+  model_config mcfg = {.vocab = vocab, .hidden = mc->hidden, .layers = mc->layers, .heads = mc->heads,
                        .intermediate = mc->intermediate, .max_position = mc->max_position,
                        .type_vocab = mc->type_vocab, .num_labels = j->n_labels,
                        .embedding_size = mc->embedding_size, .hidden_groups = mc->hidden_groups,
-                       .exit_norm = mc->exit_norm, .hidden_dropout = (float)mc->hidden_dropout,
+                       .exit_norm = mc->exit_norm, .image_size = mc->image_size, .patch_size = mc->patch_size,
+                       .channels = mc->channels, .hidden_dropout = (float)mc->hidden_dropout,
                        .attention_dropout = (float)mc->attention_dropout, .exit_dropout = (float)mc->exit_dropout,
                        .layer_norm_eps = (float)mc->layer_norm_eps, .init_std = (float)mc->init_std};
-  if (cfg->tokenizer.max_length > mc->max_position)
-    return epee_errf(e, "tokenizer.max_length %d exceeds model.max_position %d", cfg->tokenizer.max_length, mc->max_position);
-  return model_create(&j->m, model_find_arch(model_arch_names[mc->arch]), &mcfg, PARAMS_TRAIN, 0, e);
+  return model_create(&j->m, arch, &mcfg, PARAMS_TRAIN, 0, e);
 }
 
 void job_close(job *j) {
+  if (j->own_labels) {
+    for (int i = 0; i < j->n_labels; i++) free(j->labels[i]);
+    free(j->labels);
+  }
   for (int s = 0; s < SPLIT_COUNT; s++) {
     ds_encoded_free(&j->enc[s]);
     ds_raw_free(&j->raw[s]);

@@ -1,5 +1,5 @@
-/* What a run works on: the tokenizer, the three encoded splits with their label set, and the model
- * built from the config. Shared by training and by `epee-train --calibrate`. */
+/* What a run works on: the tokenizer (text) or nothing (images), the three encoded splits with their label set,
+ * and the model built from the config. Shared by training and by `epee-train --calibrate`. */
 #ifndef EPEE_JOB_H
 #define EPEE_JOB_H
 
@@ -13,11 +13,11 @@ extern const char *const split_names[SPLIT_COUNT];
 
 typedef struct {
   const epee_config *cfg;
-  tokenizer *tok;
+  tokenizer *tok; /* NULL for an image arch */
   ds_raw raw[SPLIT_COUNT];
   ds_encoded enc[SPLIT_COUNT];
-  char **labels; /* = raw[SPLIT_TRAIN].label_names */
-  int n_labels;
+  char **labels; /* = raw[SPLIT_TRAIN].label_names, data.labels, or the train images' classes (own_labels) */
+  int n_labels, own_labels;
   model m;
 } job;
 

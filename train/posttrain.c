@@ -106,7 +106,7 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
   FILE *f = open_tmp(path, tmp, sizeof tmp, e);
   if (!f) goto out;
   fprintf(f, "{\n  \"arch\": \"%s\",\n  \"tokenizer\": \"%s\",\n  \"layers\": %d,\n  \"labels\": [", j->m.arch->name,
-          j->tok->kind->name, L);
+          j->tok ? j->tok->kind->name : "", L);
   for (int i = 0; i < C; i++) fprintf(f, "%s\"%s\"", i ? ", " : "", j->labels[i]);
   fprintf(f, "],\n  \"dev\": {\"n\": %d, \"accuracy\": ", Nd);
   json_array(f, acc[0], L);
@@ -226,6 +226,8 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
     meta.n_labels = j->n_labels;
     meta.tok = j->tok;
     meta.max_length = cfg->tokenizer.max_length;
+    meta.norm = j->enc[SPLIT_TRAIN].norm;
+    meta.resize = cfg->image.resize == CFG_RESIZE_BILINEAR;
     meta.policy = k >= 0 ? chosen[k] : (epee_policy){EPEE_POLICY_NONE, 0, 0};
     meta.metrics_json = metrics_json;
     meta.train_config_json = cfg_to_json(cfg);

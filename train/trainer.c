@@ -10,6 +10,7 @@
 
 #include "core/adamw.h"
 #include "core/progress.h"
+#include "infer/batch.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/job.h"
@@ -57,8 +58,8 @@ typedef struct {
   char ckpt_path[4096];
   long last_ckpt_step;   /* -1: none written yet */
   char *config_json;
-  int32_t *ids, *types, *labels;
-  float *mask;
+  batch_buf bb;
+  img_aug aug; /* training augmentation of image sets */
 } trainer;
 
 static double select_metric(const trainer *t, const double *acc, const double *f1) {
@@ -115,13 +116,13 @@ static int evaluate_and_checkpoint(trainer *t, epee_err *e, int *failed) {
 static double train_step(trainer *t, const ds_batch *b, float *ce, double *lr_out) {
   job *j = t->j;
   int L = j->m.n_layers;
-  ds_fill_batch(&j->enc[SPLIT_TRAIN], b, t->ids, t->types, t->mask, t->labels);
+  model_batch mb = batch_buf_fill(&t->bb, &j->enc[SPLIT_TRAIN], b, &t->aug, (uint64_t)t->cfg->run.seed,
+                                  (uint64_t)t->st.step);
   ctx_reset(&t->ctx);
   t->ctx.step = (uint64_t)t->st.step;
-  model_batch mb = {.B = b->n, .T = b->max_len, .ids = t->ids, .type_ids = t->types, .mask = t->mask};
   tensor **logits = arena_alloc(&t->ctx.act, sizeof(tensor *) * (size_t)L);
   model_forward_all(&t->ctx, &j->m, &mb, logits);
-  tensor *loss = multi_exit_loss(&t->ctx, L, logits, t->labels, t->w, ce);
+  tensor *loss = multi_exit_loss(&t->ctx, L, logits, t->bb.labels, t->w, ce);
   double value = loss->data[0];
   if (!isfinite(value)) return value;
   params_zero_grad(&j->m.ps);
@@ -145,14 +146,19 @@ static double train_step(trainer *t, const ds_batch *b, float *ce, double *lr_ou
 /* Sizes the activation arena once at the largest batch and length, then freezes it. */
 static void warm_up(trainer *t) {
   job *j = t->j;
-  int B = t->cfg->train.batch_size, T = j->enc[SPLIT_TRAIN].max_len, L = j->m.n_layers;
-  for (int i = 0; i < B * T; i++) t->ids[i] = 0, t->types[i] = 0, t->mask[i] = 1;
-  for (int i = 0; i < B; i++) t->labels[i] = 0;
+  const ds_encoded *d = &j->enc[SPLIT_TRAIN];
+  int B = t->cfg->train.batch_size, T = d->max_len, L = j->m.n_layers;
+  /* B examples padded to the longest length, every position real: the largest shape training meets */
+  int *idx = epee_malloc(sizeof(int) * (size_t)B);
+  for (int i = 0; i < B; i++) idx[i] = i % d->n;
+  ds_batch big = {.idx = idx, .n = B, .max_len = T};
+  model_batch mb = batch_buf_fill(&t->bb, d, &big, NULL, 0, 0);
+  for (int i = 0; i < B * T; i++) t->bb.mask[i] = 1;
   ctx_reset(&t->ctx);
-  model_batch mb = {.B = B, .T = T, .ids = t->ids, .type_ids = t->types, .mask = t->mask};
   tensor **logits = arena_alloc(&t->ctx.act, sizeof(tensor *) * (size_t)L);
   model_forward_all(&t->ctx, &j->m, &mb, logits);
-  tape_backward(&t->ctx, multi_exit_loss(&t->ctx, L, logits, t->labels, t->w, NULL), NULL);
+  tape_backward(&t->ctx, multi_exit_loss(&t->ctx, L, logits, t->bb.labels, t->w, NULL), NULL);
+  free(idx);
   params_zero_grad(&j->m.ps);
   ctx_reset(&t->ctx);
   arena_freeze(&t->ctx.act);
@@ -278,14 +284,12 @@ int trainer_run(const epee_config *cfg, const char *resume_dir, epee_err *e) {
   t.last_ckpt_step = -1;
   t.config_json = cfg_to_json(cfg);
   run_path(t.ckpt_path, sizeof t.ckpt_path, cfg, "checkpoint.h5");
-  int L = j.m.n_layers, B = cfg->train.batch_size, T = j.enc[SPLIT_TRAIN].max_len;
+  int L = j.m.n_layers, B = cfg->train.batch_size;
   t.w = epee_malloc(sizeof(float) * (size_t)L);
   exit_weights(&cfg->train.loss_weights, L, t.w);
   t.best = epee_malloc(sizeof(float) * (size_t)j.m.ps.total);
-  t.ids = epee_malloc(sizeof(int32_t) * (size_t)B * T);
-  t.types = epee_malloc(sizeof(int32_t) * (size_t)B * T);
-  t.labels = epee_malloc(sizeof(int32_t) * (size_t)B);
-  t.mask = epee_malloc(sizeof(float) * (size_t)B * T);
+  batch_buf_init(&t.bb, &j.enc[SPLIT_TRAIN], B);
+  t.aug = (img_aug){.crop_pad = cfg->image.crop_padding, .hflip = cfg->image.hflip};
   t.opt = (adamw){.beta1 = (float)cfg->train.adam_beta1, .beta2 = (float)cfg->train.adam_beta2,
                   .eps = (float)cfg->train.adam_eps};
   long per_epoch = (j.enc[SPLIT_TRAIN].n + B - 1) / B;
@@ -330,7 +334,8 @@ out:
   if (t.metrics) fclose(t.metrics);
   engine_free(&t.eval);
   ctx_free(&t.ctx);
-  free(t.w), free(t.best), free(t.ids), free(t.types), free(t.labels), free(t.mask), free(t.config_json);
+  batch_buf_free(&t.bb);
+  free(t.w), free(t.best), free(t.config_json);
 out_job:
   job_close(&j);
   return rc;

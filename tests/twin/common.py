@@ -3,14 +3,17 @@ batch, the random nonzero initialisation, the weighted loss over the exits, the 
 noise floor, the padding check, and the fixture file every tests/test_*_twin.c reads.
 
 A twin is a plain-torch module whose state_dict keys are the HuggingFace ones (so the C model loads the
-fixture by name) and whose forward(ids, type_ids, mask) returns the L exits' logits, each [B, C]. Fixture
-layout (all float32 / int32):
+fixture by name) and whose forward(ids, type_ids, mask) (an image twin: forward(pixels)) returns the L exits'
+logits, each [B, C]. Fixture layout (all float32 / int32):
 
     attrs["config"]   JSON, the C side's generic model config: "arch", "vocab", "hidden", "layers", "heads",
                       "intermediate", "max_position", "num_labels", "layer_norm_eps", plus per arch
                       bert: "type_vocab"; albert: "type_vocab", "embedding_size", "hidden_groups";
-                      gpt2: "exit_norm"
-    inputs/ids, inputs/type_ids [B, T] int32, inputs/mask [B, T] (1 real, 0 padding), inputs/labels [B]
+                      gpt2: "exit_norm"; vit: "image_size", "patch_size", "channels", "exit_norm" and
+                      no "vocab" / "max_position"
+    inputs/ids, inputs/type_ids [B, T] int32, inputs/mask [B, T] (1 real, 0 padding), inputs/labels [B];
+    an image twin instead: inputs/pixels [B, C, H, W] float32 N(0, 1), inputs/labels [B] (no padding: every
+                      position real; the C side builds the all-ones mask [B, N + 1] itself)
     loss_weights [L]  w_i = i + 1; loss = sum_i w_i CE(z_i, y) / sum_i w_i, CE averaged over the batch
     logits [L, B, C], loss [1]
     weights/<name>, grads/<name>   every parameter and its gradient of the loss, by HF state_dict key
@@ -34,12 +37,16 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtu
 CONFIG_KEYS = ["arch", "vocab", "hidden", "layers", "heads", "intermediate", "max_position", "num_labels",
                "layer_norm_eps"]
 ARCH_KEYS = {"bert": ["type_vocab"], "albert": ["type_vocab", "embedding_size", "hidden_groups"],
-             "gpt2": ["exit_norm"]}
+             "gpt2": ["exit_norm"], "vit": ["image_size", "patch_size", "channels", "exit_norm"]}
+IMAGE_ARCHS = {"vit"}  # pixels in, not ids: no vocab, no max_position
+TEXT_ONLY_KEYS = {"vocab", "max_position"}
 
 
 def config_json(cfg):
     """The config attribute: exactly the generic keys plus the arch's own, nothing else."""
     want = set(CONFIG_KEYS + ARCH_KEYS[cfg["arch"]])
+    if cfg["arch"] in IMAGE_ARCHS:
+        want -= TEXT_ONLY_KEYS
     assert set(cfg) == want, f"config keys {sorted(set(cfg) ^ want)} wrong for arch {cfg['arch']}"
     return json.dumps(cfg)
 
@@ -74,6 +81,14 @@ def make_inputs(g, cfg, token_types=True):
     return ids, type_ids, mask, labels
 
 
+def make_image_inputs(g, cfg):
+    """pixels [B, C, H, W] N(0, 1), labels [B]."""
+    s = cfg["image_size"]
+    pixels = torch.randn(B, cfg["channels"], s, s, generator=g)
+    labels = torch.randint(0, cfg["num_labels"], (B,), generator=g)
+    return pixels, labels
+
+
 def init_weights(model, g):
     """Every parameter random and nonzero (biases and LayerNorm too), so each one shows in the comparison:
     N(0, STD^2), LayerNorm weights 1 + N(0, STD^2). Drawn in named_parameters() order."""
@@ -94,8 +109,8 @@ def run(model, inputs, w, dtype):
     gets a zero gradient."""
     model = model.to(dtype)
     model.zero_grad()
-    ids, type_ids, mask, labels = inputs
-    logits = model(ids, type_ids, mask.to(dtype))
+    *xs, labels = inputs  # (ids, type_ids, mask, labels) or (pixels, labels); the float ones go to dtype
+    logits = model(*(x.to(dtype) if x.is_floating_point() else x for x in xs))
     loss = weighted_loss(logits, labels, w.to(dtype))
     loss.backward()
     grads = {n: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p.detach()))
@@ -141,14 +156,35 @@ def check_padding(model, inputs, V):
     assert pads > 0 and e_pad <= 1e-6 and e_real > 1e-4 and e_alone <= 1e-5
 
 
+def check_image(model, inputs):
+    """The image twins' stand-in for the padding check (they have none): each image run alone gives the
+    logits it has in the batch, and one changed pixel (the control) changes them. Asserted; float32."""
+    model = model.to(torch.float32)
+    pixels, _ = inputs
+    with torch.no_grad():
+        base = torch.stack(model(pixels))
+        e_alone = max((torch.stack(model(pixels[b:b + 1])) - base[:, b:b + 1]).abs().max().item()
+                      for b in range(pixels.shape[0]))
+        other = pixels.clone()
+        other[0, -1, -1, -1] += 1.0  # the last pixel: in the last patch
+        e_pixel = (torch.stack(model(other)) - base).abs().max().item()
+    print(f"image check: each image alone -> {e_alone:.2e} (must be <= 1e-5); one pixel changed -> "
+          f"{e_pixel:.2e} (must be > 1e-4)")
+    assert e_alone <= 1e-5 and e_pixel > 1e-4
+
+
 def write_fixture(path, cfg, inputs, w, logits, loss, weights, grads):
-    ids, type_ids, mask, labels = inputs
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with h5py.File(path, "w") as f:
         f.attrs["config"] = config_json(cfg)
-        f["inputs/ids"] = ids.to(torch.int32).numpy()
-        f["inputs/type_ids"] = type_ids.to(torch.int32).numpy()
-        f["inputs/mask"] = mask.numpy()
+        if cfg["arch"] in IMAGE_ARCHS:
+            pixels, labels = inputs
+            f["inputs/pixels"] = pixels.numpy()
+        else:
+            ids, type_ids, mask, labels = inputs
+            f["inputs/ids"] = ids.to(torch.int32).numpy()
+            f["inputs/type_ids"] = type_ids.to(torch.int32).numpy()
+            f["inputs/mask"] = mask.numpy()
         f["inputs/labels"] = labels.to(torch.int32).numpy()
         f["loss_weights"] = w.numpy()
         f["logits"] = logits.numpy()
@@ -161,10 +197,12 @@ def write_fixture(path, cfg, inputs, w, logits, loss, weights, grads):
 
 def make_fixture(model, cfg, out, token_types=True, seed=SEED):
     """The whole recipe: seed, init (parameters first, then the batch, from one generator), the float32 run
-    written to out, the float64 rerun printed as the float32 noise floor, the padding check."""
+    written to out, the float64 rerun printed as the float32 noise floor, the padding check (an image twin:
+    the image check)."""
+    image = cfg["arch"] in IMAGE_ARCHS
     g = torch.Generator().manual_seed(seed)
     init_weights(model, g)
-    inputs = make_inputs(g, cfg, token_types)
+    inputs = make_image_inputs(g, cfg) if image else make_inputs(g, cfg, token_types)
     w = torch.arange(1, cfg["layers"] + 1, dtype=torch.float32)
     weights = {n: p.detach().clone() for n, p in model.named_parameters()}
 
@@ -177,5 +215,8 @@ def make_fixture(model, cfg, out, token_types=True, seed=SEED):
     small = min((n for n in grads if n not in zero), key=lambda n: grads[n].abs().max().item())
     print(f"loss {loss.item():.6f}; smallest max|grad| over tensors {grads[small].abs().max().item():.2e} "
           f"({small})" + (f"; all-zero gradients: {', '.join(zero)}" if zero else ""))
-    check_padding(model, inputs, cfg["vocab"])
+    if image:
+        check_image(model, inputs)
+    else:
+        check_padding(model, inputs, cfg["vocab"])
     write_fixture(out, cfg, inputs, w, logits, loss, weights, grads)
