@@ -2,7 +2,7 @@
 # Training throughput, EPEE-C beside PyTorch eager fp32 in the same run, for every backbone (bert, albert, gpt2,
 # vit; ARCHS="..." picks) on two shapes: the default config (6 x 256, 4 heads, sequence 64, batch 32) and BERT-base
 # (12 x 768, 12 heads, sequence 128, batch 8; ALBERT with E 128 and one shared layer, as albert-base). ViT instead:
-# configs/vit_mnist.yaml's shape (6 x 128, 28x28 grey in 4x4 patches, batch 64) and ViT-Base/16 (12 x 768, 224x224
+# configs/vit_mnist.yaml's shape (6 x 128, 28x28 grey in 7x7 patches, batch 64) and ViT-Base/16 (12 x 768, 224x224
 # RGB, 197 tokens, batch 8), plus ViT-Base/16's batch-1 full-depth inference latency (no tape, eval mode).
 # Both sides do the same work: no dropout (the twins have none), the same multi-exit loss, AdamW.
 # Needs a Release build (build/release) and, for the baseline, Debian's python3-torch with libopenblas0-pthread
@@ -25,7 +25,7 @@ run() {
 for arch in $archs; do
   if [ "$arch" = vit ]; then
     echo "== vit, configs/vit_mnist.yaml shape =="
-    run --arch vit --layers 6 --hidden 128 --heads 4 --intermediate 256 --image 28 --patch 4 --channels 1 \
+    run --arch vit --layers 6 --hidden 128 --heads 4 --intermediate 256 --image 28 --patch 7 --channels 1 \
       --batch 64 --steps 10 --labels 10
     echo "== vit, ViT-Base/16 shape =="
     run --arch vit --layers 12 --hidden 768 --heads 12 --intermediate 3072 --image 224 --patch 16 --channels 3 \

@@ -35,7 +35,8 @@ typedef struct {
 int engine_init(engine *g, model *m, int max_batch, int max_len, epee_err *e);
 void engine_free(engine *g);
 
-/* b: B <= max_batch rows of T <= max_len tokens, ids [B, T], type_ids [B, T] or NULL (all 0), mask [B, T]
+/* b: B <= max_batch rows of T <= max_len tokens, ids [B, T] (text) or pixels [B, C, H, W] (image models, T =
+ * patches + 1), type_ids [B, T] or NULL (all 0), mask [B, T]
  * (1 real, 0 padding; every row has at least one real token, padding at the end). Under policy p, per row:
  * label[B] (argmax of the answering exit), layers[B] = layers run (1..L, the 1-based exit layer), and
  * probs[B, C] = softmax of the answering exit's logits and ms[B] = milliseconds from the call's start until the

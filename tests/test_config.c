@@ -360,6 +360,7 @@ static void test_validate(void) {
   /* an image backbone: no tokenizer; channels, patches, normalisation and crop must fit the images */
   c.model.arch = arch_index("vit");
   CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0); /* defaults: 28x28 grey, 4x4 patches */
+  free(c.tokenizer.kind);
   c.tokenizer.kind = strdup("wordpiece");
   validate_fails(&c, "config: tokenizer.kind 'wordpiece' given, but model.arch vit reads images");
   c.tokenizer.kind[0] = '\0';
