@@ -357,6 +357,31 @@ static void test_vit_images(void) {
   CU_ASSERT_EQUAL(meta.max_length, 5); /* 2 x 2 patches + [CLS] */
   model_free(&m);
   model_meta_free(&meta);
+
+  /* a dev label outside train's classes is refused, naming the image */
+  uint8_t px[4 * 64] = {0};
+  npz_entry es[6] = {{"train_images.npy", npy("|u1", "(4, 8, 8)", px, sizeof px)},
+                     {"train_labels.npy", npy("|u1", "(4, 1)", (uint8_t[]){0, 1, 0, 1}, 4)},
+                     {"val_images.npy", npy("|u1", "(2, 8, 8)", px, 128)},
+                     {"val_labels.npy", npy("|u1", "(2, 1)", (uint8_t[]){0, 2}, 2)},
+                     {"test_images.npy", npy("|u1", "(2, 8, 8)", px, 128)},
+                     {"test_labels.npy", npy("|u1", "(2, 1)", (uint8_t[]){1, 0}, 2)}};
+  snprintf(npz, sizeof npz, "%s/bad_labels.npz", dir);
+  CU_ASSERT_FATAL(npz_write(npz, es, 6, 0) == 0);
+  epee_config c;
+  tiny_config(&c, "vit_bad");
+  const char *sets[] = {"model.arch=vit", "model.image_size=8", "model.patch_size=4", "model.channels=1"};
+  for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) CU_ASSERT_FATAL(cfg_override(&c, sets[i], &e) == 0);
+  const char *splits[] = {"train", "dev", "test"};
+  for (int s = 0; s < 3; s++) {
+    snprintf(kv, sizeof kv, "data.%s=%s", splits[s], npz);
+    CU_ASSERT_FATAL(cfg_override(&c, kv, &e) == 0);
+  }
+  CU_ASSERT_EQUAL(trainer_run(&c, NULL, &e), -1);
+  printf("  %s\n", e.msg);
+  snprintf(kv, sizeof kv, "%s:val[1]: label 2 outside the 2 classes of the train split", npz);
+  CU_ASSERT_STRING_EQUAL(e.msg, kv);
+  cfg_free(&c);
 }
 
 void epee_register_tests(void) {
