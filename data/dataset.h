@@ -20,6 +20,11 @@
 #include "data/images.h"
 #include "data/tokenizer.h"
 
+/* What a path holds, by its kind and name: a directory is an image folder (ImageFolder); otherwise by extension:
+ * .npz, .png, .jsonl/.json/.ndjson, and anything else TSV. The readers and both CLIs decide by this alone. */
+typedef enum { DS_TSV, DS_JSONL, DS_NPZ, DS_IMAGE_FOLDER, DS_PNG } ds_format;
+ds_format ds_format_of(const char *path);
+
 typedef struct {
   char **texts;       /* [n] */
   char **texts_b;     /* [n] second text of a pair task, NULL when there is no text_b column */

@@ -1,5 +1,6 @@
 /* Dataset readers: TSV and JSON Lines -> ds_raw (formats and label rules in dataset.h). */
 #include <string.h>
+#include <sys/stat.h>
 
 #include "data/dataset.h"
 #include "data/json_flat.h"
@@ -247,14 +248,18 @@ static int map_labels(const char *path, rows *r, char *const *known, int n_known
 
 /* ---- public -------------------------------------------------------------------------------------- */
 
-static int is_jsonl(const char *path) {
-  size_t n = strlen(path);
-  const char *ext[] = {".jsonl", ".json", ".ndjson"};
-  for (int k = 0; k < 3; k++) {
-    size_t l = strlen(ext[k]);
-    if (n >= l && !strcmp(path + n - l, ext[k])) return 1;
-  }
-  return 0;
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), l = strlen(suffix);
+  return n >= l && !strcmp(s + n - l, suffix);
+}
+
+ds_format ds_format_of(const char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return DS_IMAGE_FOLDER;
+  if (ends_with(path, ".npz")) return DS_NPZ;
+  if (ends_with(path, ".png") || ends_with(path, ".PNG")) return DS_PNG;
+  if (ends_with(path, ".jsonl") || ends_with(path, ".json") || ends_with(path, ".ndjson")) return DS_JSONL;
+  return DS_TSV;
 }
 
 int ds_read(const char *path, const ds_columns *cols, char *const *known_labels, int n_known, ds_raw *out,
@@ -266,7 +271,7 @@ int ds_read(const char *path, const ds_columns *cols, char *const *known_labels,
   it.buf = data_read_file(path, &it.len, e);
   if (!it.buf) return -1;
   rows r = {0};
-  int rc = is_jsonl(path) ? read_jsonl(path, &it, cols, &r, e) : read_tsv(path, &it, cols, &r, e);
+  int rc = ds_format_of(path) == DS_JSONL ? read_jsonl(path, &it, cols, &r, e) : read_tsv(path, &it, cols, &r, e);
   if (rc == 0) {
     out->n = r.n;
     out->labels = epee_malloc((size_t)r.n * sizeof *out->labels);

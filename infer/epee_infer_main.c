@@ -335,12 +335,11 @@ static int load_images(const options *o, const model *m, const model_meta *meta,
   img_opts io = {.channels = m->cfg.channels, .size = m->cfg.image_size, .resize = meta->resize};
   img_set im = {0};
   const char *in = o->inputs[0];
-  size_t n = strlen(in);
-  struct stat st;
+  ds_format f = o->n_inputs == 1 ? ds_format_of(in) : DS_PNG;
   int rc;
-  if (o->n_inputs == 1 && n >= 4 && !strcmp(in + n - 4, ".npz"))
+  if (f == DS_NPZ)
     rc = img_read_npz(in, o->split, &io, &im, e);
-  else if (o->n_inputs == 1 && stat(in, &st) == 0 && S_ISDIR(st.st_mode))
+  else if (f == DS_IMAGE_FOLDER)
     rc = img_read_png_folder(in, meta->labels, meta->n_labels, &io, &im, e);
   else
     rc = img_read_png_files((char *const *)o->inputs, o->n_inputs, &io, &im, e);
@@ -352,13 +351,8 @@ static int load_images(const options *o, const model *m, const model_meta *meta,
   return rc;
 }
 
-/* Image files (or folders) given to a text model: refuse them by name instead of reading PNG bytes as TSV. */
-static int is_image_input(const char *path) {
-  size_t n = strlen(path);
-  struct stat st;
-  return (n >= 4 && (!strcmp(path + n - 4, ".npz") || !strcmp(path + n - 4, ".png") || !strcmp(path + n - 4, ".PNG"))) ||
-         (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
-}
+/* Image files (or folders) given to a text model are refused by name instead of reading PNG bytes as TSV. */
+static int is_image_input(const char *path) { return ds_format_of(path) >= DS_NPZ; }
 
 int main(int argc, char **argv) {
   options o;

@@ -26,6 +26,8 @@ tensor *post_ln_forward(epee_ctx *c, model *m, const post_ln_block *w, tensor *h
 
 /* ids [B,T] -> word[ids] + pos[0..T-1] (+ type[type_ids] when type != NULL): [B, T, E] */
 tensor *text_embed(epee_ctx *c, const model_batch *b, int max_position, tensor *word, tensor *pos, tensor *type);
+/* h [B,T,D] -> h[:, 0] : [B, D], the [CLS] position */
+tensor *cls_rows(epee_ctx *c, tensor *h);
 /* h [B,T,D] -> cls_w(dropout(tanh(pool_w h[:, 0] + pool_b))) + cls_b : [B, C] (BERT, ALBERT) */
 tensor *cls_pooler_exit(epee_ctx *c, model *m, tensor *h, tensor *pool_w, tensor *pool_b, tensor *cls_w,
                         tensor *cls_b);

@@ -44,13 +44,16 @@ tensor *text_embed(epee_ctx *c, const model_batch *b, int max_position, tensor *
   return op_add(c, x, op_embedding(c, typ, B, T, type));
 }
 
-tensor *cls_pooler_exit(epee_ctx *c, model *m, tensor *h, tensor *pool_w, tensor *pool_b, tensor *cls_w,
-                        tensor *cls_b) {
+tensor *cls_rows(epee_ctx *c, tensor *h) {
   int B = h->shape[0], T = h->shape[1], D = h->shape[2];
   int *rows = arena_alloc(&c->act, sizeof(int) * (size_t)B);
   for (int i = 0; i < B; i++) rows[i] = i * T; /* [CLS] is position 0 */
-  tensor *cls = op_gather_rows(c, h, D, rows, B);
-  tensor *pooled = op_tanh(c, op_linear(c, cls, pool_w, pool_b));
+  return op_gather_rows(c, h, D, rows, B);
+}
+
+tensor *cls_pooler_exit(epee_ctx *c, model *m, tensor *h, tensor *pool_w, tensor *pool_b, tensor *cls_w,
+                        tensor *cls_b) {
+  tensor *pooled = op_tanh(c, op_linear(c, cls_rows(c, h), pool_w, pool_b));
   return op_linear(c, op_dropout(c, pooled, m->cfg.exit_dropout), cls_w, cls_b);
 }
 

@@ -48,10 +48,7 @@ static tensor *vit_layer(epee_ctx *c, model *m, int l, tensor *h, const model_ba
 static tensor *vit_exit(epee_ctx *c, model *m, int l, tensor *h, const model_batch *b) {
   vit_impl *p = m->impl;
   (void)b;
-  int B = h->shape[0], T = h->shape[1], D = h->shape[2];
-  int *rows = arena_alloc(&c->act, sizeof(int) * (size_t)B);
-  for (int i = 0; i < B; i++) rows[i] = i * T; /* [CLS] is position 0 */
-  tensor *x = op_gather_rows(c, h, D, rows, B);
+  tensor *x = cls_rows(c, h);
   if (m->cfg.exit_norm) x = op_layernorm(c, x, p->ln_g, p->ln_b, m->cfg.layer_norm_eps);
   return op_linear(c, op_dropout(c, x, m->cfg.exit_dropout), p->cls_w[l], p->cls_b[l]);
 }

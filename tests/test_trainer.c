@@ -307,6 +307,22 @@ static void test_other_backbones(void) {
   run_arch("gpt2", gpt2, 5, "gpt2", "bpe");
 }
 
+/* tiny_config as a ViT on 8x8 grey images with 4x4 patches, every split from npz, crops and flips on */
+static void vit_config(epee_config *c, const char *run, const char *npz) {
+  char kv[256];
+  epee_err e;
+  tiny_config(c, run);
+  const char *sets[] = {"model.arch=vit", "model.image_size=8", "model.patch_size=4", "model.channels=1",
+                        "image.crop_padding=1", "image.hflip=true", "image.mean=[0.4]", "image.std=[0.3]"};
+  for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) CU_ASSERT_FATAL(cfg_override(c, sets[i], &e) == 0);
+  const char *splits[] = {"train", "dev", "test"};
+  for (int s = 0; s < 3; s++) {
+    snprintf(kv, sizeof kv, "data.%s=%s", splits[s], npz);
+    CU_ASSERT_FATAL(cfg_override(c, kv, &e) == 0);
+  }
+  CU_ASSERT_FATAL(cfg_validate(c, &e) == 0);
+}
+
 /* ViT on a tiny image task in MedMNIST's .npz layout, with augmentation: trains, the engine agrees with the
  * simulation on all 40 test images, model.h5 reads back with its image_config, and stop + resume = uninterrupted
  * (the crops and flips are drawn from (seed, step, row), not from a stream a restart would lose). */
@@ -318,16 +334,7 @@ static void test_vit_images(void) {
   for (int k = 0; k < 2; k++) {
     epee_config c;
     epee_err e = {{0}};
-    tiny_config(&c, runs[k]);
-    const char *sets[] = {"model.arch=vit", "model.image_size=8", "model.patch_size=4", "model.channels=1",
-                          "image.crop_padding=1", "image.hflip=true", "image.mean=[0.4]", "image.std=[0.3]"};
-    for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) CU_ASSERT_FATAL(cfg_override(&c, sets[i], &e) == 0);
-    const char *splits[] = {"train", "dev", "test"};
-    for (int s = 0; s < 3; s++) {
-      snprintf(kv, sizeof kv, "data.%s=%s", splits[s], npz);
-      CU_ASSERT_FATAL(cfg_override(&c, kv, &e) == 0);
-    }
-    CU_ASSERT_FATAL(cfg_validate(&c, &e) == 0);
+    vit_config(&c, runs[k], npz);
     int rc;
     if (k == 1) {
       trainer_after_step = stop_at_6;
@@ -369,14 +376,7 @@ static void test_vit_images(void) {
   snprintf(npz, sizeof npz, "%s/bad_labels.npz", dir);
   CU_ASSERT_FATAL(npz_write(npz, es, 6, 0) == 0);
   epee_config c;
-  tiny_config(&c, "vit_bad");
-  const char *sets[] = {"model.arch=vit", "model.image_size=8", "model.patch_size=4", "model.channels=1"};
-  for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) CU_ASSERT_FATAL(cfg_override(&c, sets[i], &e) == 0);
-  const char *splits[] = {"train", "dev", "test"};
-  for (int s = 0; s < 3; s++) {
-    snprintf(kv, sizeof kv, "data.%s=%s", splits[s], npz);
-    CU_ASSERT_FATAL(cfg_override(&c, kv, &e) == 0);
-  }
+  vit_config(&c, "vit_bad", npz);
   CU_ASSERT_EQUAL(trainer_run(&c, NULL, &e), -1);
   printf("  %s\n", e.msg);
   snprintf(kv, sizeof kv, "%s:val[1]: label 2 outside the 2 classes of the train split", npz);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "data/dataset.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
 
@@ -811,13 +812,13 @@ const char *cfg_tokenizer_kind(const epee_config *c) {
 
 cfg_format cfg_data_format(const char *path, cfg_format f) {
   if (f != CFG_FORMAT_AUTO) return f;
-  struct stat st;
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return CFG_FORMAT_IMAGE_FOLDER;
-  size_t n = strlen(path);
-  if (n >= 4 && strcmp(path + n - 4, ".npz") == 0) return CFG_FORMAT_NPZ;
-  const char *dot = strrchr(path, '.');
-  return dot && (!strcmp(dot, ".jsonl") || !strcmp(dot, ".json") || !strcmp(dot, ".ndjson")) ? CFG_FORMAT_JSONL
-                                                                                              : CFG_FORMAT_TSV;
+  switch (ds_format_of(path)) {
+  case DS_JSONL: return CFG_FORMAT_JSONL;
+  case DS_NPZ: return CFG_FORMAT_NPZ;
+  case DS_IMAGE_FOLDER:
+  case DS_PNG: return CFG_FORMAT_IMAGE_FOLDER; /* one PNG is no split: the folder reader says so */
+  default: return CFG_FORMAT_TSV;
+  }
 }
 
 void cfg_loss_weights(const cfg_weights *w, int layers, double *out) {

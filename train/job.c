@@ -38,7 +38,26 @@ static int load_split(job *j, int s, const char *path, epee_err *e) {
   return 0;
 }
 
-static int job_build_model(job *j, const model_arch *arch, int vocab, epee_err *e);
+/* The model from the config, with the data's label count (and the tokenizer's vocabulary). */
+static int job_build_model(job *j, const model_arch *arch, int vocab, epee_err *e) {
+  const epee_config *cfg = j->cfg;
+  if (j->n_labels < 2) return epee_errf(e, "%s: found %d label(s); a classifier needs at least 2", cfg->data.train, j->n_labels);
+  if (cfg->model.num_labels && cfg->model.num_labels != j->n_labels)
+    return epee_errf(e, "model.num_labels is %d but the data has %d labels", cfg->model.num_labels, j->n_labels);
+  printf("data: %d labels:", j->n_labels);
+  for (int i = 0; i < j->n_labels; i++) printf(" %s", j->labels[i]);
+  printf("\n");
+  const cfg_model *mc = &cfg->model;
+  model_config mcfg = {.vocab = vocab, .hidden = mc->hidden, .layers = mc->layers, .heads = mc->heads,
+                       .intermediate = mc->intermediate, .max_position = mc->max_position,
+                       .type_vocab = mc->type_vocab, .num_labels = j->n_labels,
+                       .embedding_size = mc->embedding_size, .hidden_groups = mc->hidden_groups,
+                       .exit_norm = mc->exit_norm, .image_size = mc->image_size, .patch_size = mc->patch_size,
+                       .channels = mc->channels, .hidden_dropout = (float)mc->hidden_dropout,
+                       .attention_dropout = (float)mc->attention_dropout, .exit_dropout = (float)mc->exit_dropout,
+                       .layer_norm_eps = (float)mc->layer_norm_eps, .init_std = (float)mc->init_std};
+  return model_create(&j->m, arch, &mcfg, PARAMS_TRAIN, 0, e);
+}
 
 /* An image split: a MedMNIST .npz (entries <split>_images / _labels) or a folder of class subfolders. Train finds
  * the classes (or takes data.labels); dev and test must stay inside train's. */
@@ -77,9 +96,9 @@ static int load_image_split(job *j, int s, const char *path, epee_err *e) {
     }
   const cfg_image *ci = &cfg->image;
   img_norm nm;
-  for (int c = 0; c < 3; c++) {
-    nm.mean[c] = (float)ci->mean.v[ci->mean.n == 1 ? 0 : c < ci->mean.n ? c : 0];
-    nm.std[c] = (float)ci->std.v[ci->std.n == 1 ? 0 : c < ci->std.n ? c : 0];
+  for (int c = 0; c < 3; c++) { /* one value, or one per channel (cfg_validate) */
+    nm.mean[c] = (float)ci->mean.v[c < ci->mean.n ? c : 0];
+    nm.std[c] = (float)ci->std.v[c < ci->std.n ? c : 0];
   }
   int g = cfg->model.image_size / cfg->model.patch_size;
   printf("data: %-5s %6d images of %dx%dx%d from %s\n", split_names[s], im.n, im.H, im.W, im.C, path);
@@ -118,26 +137,6 @@ int job_open(job *j, const epee_config *cfg, epee_err *e) {
   return job_build_model(j, arch, j->tok->vocab_size, e);
 }
 
-/* The model from the config, with the data's label count (and the tokenizer's vocabulary). */
-static int job_build_model(job *j, const model_arch *arch, int vocab, epee_err *e) {
-  const epee_config *cfg = j->cfg;
-  if (j->n_labels < 2) return epee_errf(e, "%s: found %d label(s); a classifier needs at least 2", cfg->data.train, j->n_labels);
-  if (cfg->model.num_labels && cfg->model.num_labels != j->n_labels)
-    return epee_errf(e, "model.num_labels is %d but the data has %d labels", cfg->model.num_labels, j->n_labels);
-  printf("data: %d labels:", j->n_labels);
-  for (int i = 0; i < j->n_labels; i++) printf(" %s", j->labels[i]);
-  printf("\n");
-  const cfg_model *mc = &cfg->model;
-  model_config mcfg = {.vocab = vocab, .hidden = mc->hidden, .layers = mc->layers, .heads = mc->heads,
-                       .intermediate = mc->intermediate, .max_position = mc->max_position,
-                       .type_vocab = mc->type_vocab, .num_labels = j->n_labels,
-                       .embedding_size = mc->embedding_size, .hidden_groups = mc->hidden_groups,
-                       .exit_norm = mc->exit_norm, .image_size = mc->image_size, .patch_size = mc->patch_size,
-                       .channels = mc->channels, .hidden_dropout = (float)mc->hidden_dropout,
-                       .attention_dropout = (float)mc->attention_dropout, .exit_dropout = (float)mc->exit_dropout,
-                       .layer_norm_eps = (float)mc->layer_norm_eps, .init_std = (float)mc->init_std};
-  return model_create(&j->m, arch, &mcfg, PARAMS_TRAIN, 0, e);
-}
 
 void job_close(job *j) {
   if (j->own_labels) {

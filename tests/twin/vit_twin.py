@@ -29,12 +29,12 @@ The fixtures are computed in float32, as the C side computes; the float64 rerun 
 noise floor. Initialisation (every parameter N(0, 0.2^2), LayerNorm weights 1 + N(0, 0.2^2)), pixels N(0, 1),
 loss, the image check (each image alone gives its batch logits) and file layout: tests/twin/common.py.
 """
-import math
 import os
 
 import torch
 from torch import nn
 
+from bert_twin import SelfAttention  # query/key/value and the heads, as HF ViTSelfAttention
 from common import FIXTURES, make_fixture
 
 CONFIG = dict(arch="vit", hidden=16, layers=3, heads=2, intermediate=32, num_labels=3, layer_norm_eps=1e-12,
@@ -69,26 +69,6 @@ class Embeddings(nn.Module):
         return x + self.position_embeddings  # hidden dropout p = 0
 
 
-class SelfAttention(nn.Module):
-    def __init__(self, k):
-        super().__init__()
-        self.heads = k["heads"]
-        self.query = nn.Linear(k["hidden"], k["hidden"])
-        self.key = nn.Linear(k["hidden"], k["hidden"])
-        self.value = nn.Linear(k["hidden"], k["hidden"])
-
-    def split(self, x):  # [B, T, H*hd] -> [B, H, T, hd]
-        b, t, d = x.shape
-        return x.view(b, t, self.heads, d // self.heads).permute(0, 2, 1, 3)
-
-    def forward(self, x):
-        q, k, v = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
-        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-        ctx = torch.softmax(scores, dim=-1) @ v  # attention dropout p = 0
-        b, _, t, _ = ctx.shape
-        return ctx.permute(0, 2, 1, 3).reshape(b, t, -1)
-
-
 class Dense(nn.Module):
     """HF ViTSelfOutput / ViTOutput without the residual (ViTLayer adds it): dense(x)."""
 
@@ -107,7 +87,7 @@ class Attention(nn.Module):
         self.output = Dense(k["hidden"], k["hidden"])
 
     def forward(self, x):
-        return self.output(self.attention(x))
+        return self.output(self.attention(x, 0.0))  # BERT's self-attention without a mask: every patch is real
 
 
 class Layer(nn.Module):
