@@ -240,14 +240,15 @@ void dw_describe_machine(FILE *f) {
       break;
     }
   if (c) fclose(c);
-#if defined(__AVX512F__)
-  const char *vec = "AVX-512 (512-bit)";
-#elif defined(__AVX2__)
-  const char *vec = "AVX2 (256-bit)";
+  /* the clone our vector loops run (core/simd.h): what the ifuncs pick on this CPU */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  const char *vec = __builtin_cpu_supports("x86-64-v4")   ? "AVX-512 (x86-64-v4)"
+                    : __builtin_cpu_supports("x86-64-v3") ? "AVX2 + FMA (x86-64-v3)"
+                                                          : "baseline x86-64 (SSE2)";
 #else
-  const char *vec = "SSE (128-bit)";
+  const char *vec = "the compiler's target";
 #endif
-  fprintf(f, "machine: %s; oneDNN ISA %s; compiled for %s; %d OpenMP threads\n", cpu,
+  fprintf(f, "machine: %s; oneDNN ISA %s; our vector loops %s; %d OpenMP threads\n", cpu,
           isa_name(dnnl_get_effective_cpu_isa()), vec, omp_get_max_threads());
 }
 

@@ -66,6 +66,10 @@ tensor *op_attention_at(epee_ctx *c, tensor *q, tensor *k, tensor *v, int heads,
  * Identity (returns x itself) when not training or p == 0. */
 tensor *op_dropout_at(epee_ctx *c, tensor *x, float p, OP_LOC);
 #define op_dropout(...) op_dropout_at(__VA_ARGS__, OP_AT)
+/* The dropout rule of op_dropout and of attention: y[i] = x[i] / keep when uniform(seed, stream, base + i) <
+ * keep, else 0; mask[i] = kept (mask may be NULL). Compiled per ISA (core/simd.h). */
+void dropout_kernel(const float *x, float *y, uint8_t *mask, int64_t n, float keep, uint64_t seed, uint64_t stream,
+                    uint64_t base);
 
 /* x viewed as rows of row_len floats, rows[n] -> [n, row_len]: CLS / last-token pooling (row = b*T + t)
  * and batch compaction (row = b with row_len = T*D). Backward scatters (adds) into the picked rows. */

@@ -15,6 +15,7 @@
 
 #include "core/fast_exp.h"
 #include "core/ops.h"
+#include "core/simd.h"
 
 #define SQRT_2_OVER_PI 0.7978845608028654f
 #define INV_SQRT_2PI 0.3989422804014327f
@@ -64,25 +65,52 @@ static inline float gelu_tanh_df(float x) {
 
 typedef enum { ACT_GELU, ACT_GELU_TANH, ACT_TANH } act_kind;
 
+/* Threads take blocks of CHUNK elements; each block runs in a kernel compiled per ISA (core/simd.h). */
+#define CHUNK 4096
+
 /* dx[n] += dy[n] f'(x); tanh uses its output: f' = 1 - y^2 */
+EPEE_VECTOR_CLONES static void act_backward_chunk(act_kind kind, const float *x, const float *y, const float *dy,
+                                                  float *dx, int64_t n) {
+  switch (kind) {
+  case ACT_GELU:
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * gelu_df(x[i]);
+    break;
+  case ACT_GELU_TANH:
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * gelu_tanh_df(x[i]);
+    break;
+  case ACT_TANH:
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+    break;
+  }
+}
+
+EPEE_VECTOR_CLONES static void act_forward_chunk(act_kind kind, const float *x, float *y, int64_t n) {
+  switch (kind) {
+  case ACT_GELU:
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] = gelu_f(x[i]);
+    break;
+  case ACT_GELU_TANH:
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] = gelu_tanh_f(x[i]);
+    break;
+  case ACT_TANH:
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] = vtanh(x[i]);
+    break;
+  }
+}
+
 static void act_backward(tape_entry *e) {
   const float *x = e->in[0]->data, *y = e->out->data, *dy = e->out->grad;
   float *dx = e->in[0]->grad;
   int64_t n = e->in[0]->n;
-  switch ((act_kind)e->iarg[0]) {
-  case ACT_GELU:
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * gelu_df(x[i]);
-    break;
-  case ACT_GELU_TANH:
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * gelu_tanh_df(x[i]);
-    break;
-  case ACT_TANH:
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
-    break;
-  }
+#pragma omp parallel for schedule(static)
+  for (int64_t o = 0; o < n; o += CHUNK)
+    act_backward_chunk((act_kind)e->iarg[0], x + o, y + o, dy + o, dx + o, n - o < CHUNK ? n - o : CHUNK);
 }
 
 /* x -> f(x), same shape */
@@ -91,20 +119,8 @@ static tensor *activation(epee_ctx *c, tensor *x, act_kind kind, const char *nam
   const float *px = x->data;
   float *py = y->data;
   int64_t n = x->n;
-  switch (kind) {
-  case ACT_GELU:
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; i++) py[i] = gelu_f(px[i]);
-    break;
-  case ACT_GELU_TANH:
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; i++) py[i] = gelu_tanh_f(px[i]);
-    break;
-  case ACT_TANH:
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; i++) py[i] = vtanh(px[i]);
-    break;
-  }
+#pragma omp parallel for schedule(static)
+  for (int64_t o = 0; o < n; o += CHUNK) act_forward_chunk(kind, px + o, py + o, n - o < CHUNK ? n - o : CHUNK);
   tape_entry *e = tape_record(c, name, act_backward, y, 1, &x);
   if (e) e->iarg[0] = kind;
   return y;

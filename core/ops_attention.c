@@ -22,11 +22,12 @@
 #include "core/fast_exp.h"
 #include "core/ops.h"
 #include "core/rng.h"
+#include "core/simd.h"
 
 #define MASKED (-FLT_MAX)
 
 /* s[n] -> softmax(s) in place; returns 1 when the row was fully masked (uniform, no gradient) */
-static inline int softmax_row(float *s, int n) {
+EPEE_VECTOR_CLONES static int softmax_row(float *s, int n) {
   float mx = -FLT_MAX;
 #pragma omp simd reduction(max : mx)
   for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
@@ -44,7 +45,7 @@ static inline int softmax_row(float *s, int n) {
 
 /* Masks row s[Tk] of query i: keys with key_mask == 0 (key_mask: this batch's [Tk] row or NULL) and,
  * when causal, keys j > i + (Tk - Tq). */
-static inline void mask_row(float *s, const float *key_mask, int causal, int i, int Tq, int Tk) {
+EPEE_VECTOR_CLONES static void mask_row(float *s, const float *key_mask, int causal, int i, int Tq, int Tk) {
   if (key_mask) {
 #pragma omp simd
     for (int j = 0; j < Tk; j++) s[j] = key_mask[j] != 0.0f ? s[j] : MASKED;
@@ -54,7 +55,8 @@ static inline void mask_row(float *s, const float *key_mask, int causal, int i, 
 }
 
 /* dx[n] (+)= p (dy - sum_j p_j dy_j) scale, the softmax Jacobian applied to dy; dx may be dy itself */
-static inline void softmax_row_backward(const float *p, const float *dy, float *dx, int n, float scale, int accumulate) {
+EPEE_VECTOR_CLONES static void softmax_row_backward(const float *p, const float *dy, float *dx, int n, float scale,
+                                                     int accumulate) {
   float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
   for (int j = 0; j < n; j++) dot += p[j] * dy[j];
@@ -111,7 +113,7 @@ typedef struct {
 } attn_saved;
 
 /* probabilities after dropout: pd = p * m / keep */
-static inline void apply_dropout(const float *p, const uint8_t *m, float *pd, int64_t n, float keep) {
+EPEE_VECTOR_CLONES static void apply_dropout(const float *p, const uint8_t *m, float *pd, int64_t n, float keep) {
   float inv = 1.0f / keep;
 #pragma omp simd
   for (int64_t j = 0; j < n; j++) pd[j] = m[j] ? p[j] * inv : 0.0f;
@@ -196,13 +198,8 @@ tensor *op_attention_at(epee_ctx *c, tensor *q, tensor *k, tensor *v, int heads,
         }
         const float *Pd = S;
         if (drop) {
-          float *pd = record ? tmp : tmp + TT, inv = 1.0f / keep;
-          uint8_t *m = keep_m ? keep_m + bh : NULL;
-          for (size_t j = 0; j < TT; j++) {
-            int kept = rng_uniform(c->seed, stream, bh + j) < keep;
-            if (m) m[j] = (uint8_t)kept;
-            pd[j] = kept ? S[j] * inv : 0.0f;
-          }
+          float *pd = record ? tmp : tmp + TT;
+          dropout_kernel(S, pd, keep_m ? keep_m + bh : NULL, (int64_t)TT, keep, c->seed, stream, bh);
           Pd = pd;
         }
         dw_gemm(0, 0, T, hd, T, 1.0f, Pd, T, v->data + head, D, 0.0f, y->data + head, D);

@@ -9,6 +9,7 @@
 
 #include "core/ops.h"
 #include "core/rng.h"
+#include "core/simd.h"
 
 /* dx += dy * mask / (1 - p) */
 static void dropout_backward(tape_entry *e) {
@@ -22,6 +23,16 @@ static void dropout_backward(tape_entry *e) {
 }
 
 /* x -> x * m / (1 - p), m_i ~ Bernoulli(1 - p); x itself when not training or p == 0 */
+EPEE_VECTOR_CLONES void dropout_kernel(const float *x, float *y, uint8_t *mask, int64_t n, float keep, uint64_t seed,
+                                      uint64_t stream, uint64_t base) {
+  float scale = 1.0f / keep;
+  for (int64_t i = 0; i < n; i++) {
+    int kept = rng_uniform(seed, stream, base + (uint64_t)i) < keep;
+    y[i] = kept ? x[i] * scale : 0.0f;
+    if (mask) mask[i] = (uint8_t)kept;
+  }
+}
+
 tensor *op_dropout_at(epee_ctx *c, tensor *x, float p, OP_LOC) {
   OP_CHECK(p >= 0.0f && p < 1.0f, "dropout", file, line, "p must be in [0, 1)", x);
   if (!c->training || p == 0.0f) return x;
@@ -33,12 +44,11 @@ tensor *op_dropout_at(epee_ctx *c, tensor *x, float p, OP_LOC) {
   const float *px = x->data;
   float *py = y->data;
   int64_t n = x->n;
+  enum { CHUNK = 4096 };
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    int kept = rng_uniform(seed, stream, (uint64_t)i) < keep;
-    py[i] = kept ? px[i] * scale : 0.0f;
-    if (mask) mask[i] = (uint8_t)kept;
-  }
+  for (int64_t o = 0; o < n; o += CHUNK)
+    dropout_kernel(px + o, py + o, mask ? mask + o : NULL, n - o < CHUNK ? n - o : CHUNK, keep, seed, stream,
+                   (uint64_t)o);
   tape_entry *e = tape_record(c, "dropout", dropout_backward, y, 1, &x);
   if (e) {
     e->saved[0] = mask;

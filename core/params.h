@@ -16,6 +16,7 @@ typedef struct {
   int n, cap;
   int64_t total;     /* elements per block (with 64-byte alignment padding) */
   float *data, *grad, *m, *v;
+  size_t bytes;      /* of the one mapping that holds data (and grad, m, v) */
 } param_store;
 
 void params_init(param_store *ps);

@@ -24,7 +24,7 @@ static void fmt_time(char *buf, size_t n, double s) {
 
 static void draw(progress *p, const char *info, int final) {
   double el = now_seconds() - p->t0;
-  double rate = el > 0 ? (double)p->done / el : 0.0;
+  double rate = el > 0 ? (double)(p->done - p->start) / el : 0.0;
   double eta = rate > 0 ? (double)(p->total - p->done) / rate : -1;
   char e1[32], e2[32];
   fmt_time(e1, sizeof e1, el);
@@ -43,6 +43,7 @@ static void draw(progress *p, const char *info, int final) {
             (long long)p->total, 100 * frac, rate, p->unit, e1, e2, info ? info : "");
   }
   fflush(p->out);
+  p->drawn = 1;
 }
 
 void progress_start(progress *p, FILE *out, const char *label, int64_t total, const char *unit) {
@@ -56,13 +57,21 @@ void progress_start(progress *p, FILE *out, const char *label, int64_t total, co
   p->plain_every = 10.0;
 }
 
+void progress_start_quiet(progress *p, FILE *out, const char *label, int64_t total, const char *unit) {
+  progress_start(p, out, label, total, unit);
+  p->quiet_for = 2.0;
+}
+
 void progress_update(progress *p, int64_t n, const char *info) {
   p->done += n;
   double t = now_seconds();
-  if (t - p->last_draw >= (p->tty ? 0.1 : p->plain_every)) {
+  if (t - p->t0 < p->quiet_for) return;
+  if (!p->drawn || t - p->last_draw >= (p->tty ? 0.1 : p->plain_every)) {
     p->last_draw = t;
     draw(p, info, 0);
   }
 }
 
-void progress_finish(progress *p, const char *info) { draw(p, info, 1); }
+void progress_finish(progress *p, const char *info) {
+  if (p->drawn || now_seconds() - p->t0 >= p->quiet_for) draw(p, info, 1);
+}

@@ -586,4 +586,5 @@ static const char *bpe_piece_text(const void *impl, int id) {
 
 const tok_kind tok_bpe = {"bpe", 2, {"vocab.json", "merges.txt"},
                           "GPT-2's vocab.json (token -> id) and merges.txt (the BPE merges in rank order)",
-                          bpe_load, bpe_free, bpe_tokenize, bpe_piece_text};
+                          bpe_load, bpe_free, bpe_tokenize, bpe_piece_text, .hf_class = "GPT2Tokenizer",
+                          .hf_lowercase = 0};

@@ -32,6 +32,8 @@ typedef struct {
   int n;              /* examples */
   char **label_names; /* [n_labels] */
   int n_labels;
+  int *lines;         /* [n] 1-based line of each example in its file */
+  char **ids;         /* [n] each example's id_col value (a JSON number as written), NULL without an id_col */
 } ds_raw;
 
 typedef struct {
@@ -39,6 +41,7 @@ typedef struct {
   const char *text_b_col;  /* NULL for single-text tasks */
   const char *label_col;   /* NULL: the file is not expected to have labels */
   int allow_missing_label; /* 1: a file without label_col (TSV header / first JSON record) is read with labels -1 */
+  const char *id_col;      /* NULL: none; else a column every example must have (predictions carry it) */
 } ds_columns;
 
 /* Reads path into out (which the caller frees with ds_raw_free, also after an error). known_labels[n_known]

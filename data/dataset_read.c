@@ -48,7 +48,7 @@ static int check_line(const char *path, int line, const char *s, size_t n, epee_
 /* ---- rows as read, labels still text ------------------------------------------------------------- */
 
 typedef struct {
-  char *text, *text_b, *label; /* text_b / label NULL when absent */
+  char *text, *text_b, *label, *id; /* text_b / label / id NULL when absent */
   int line;
 } row;
 
@@ -58,9 +58,11 @@ typedef struct {
   int has_label; /* the file has the label column */
 } rows;
 
-static void rows_push(rows *r, const char *text, const char *text_b, const char *label, int line) {
+static char *dup_or_null(const char *s) { return s ? dup_str(s) : NULL; }
+
+static void rows_push(rows *r, const char *text, const char *text_b, const char *label, const char *id, int line) {
   if (r->n == r->cap) r->v = epee_realloc(r->v, (size_t)(r->cap = r->cap ? 2 * r->cap : 1024) * sizeof *r->v);
-  r->v[r->n++] = (row){dup_str(text), text_b ? dup_str(text_b) : NULL, label ? dup_str(label) : NULL, line};
+  r->v[r->n++] = (row){dup_str(text), dup_or_null(text_b), dup_or_null(label), dup_or_null(id), line};
 }
 
 static void rows_free(rows *r) { /* frees what was not handed over to a ds_raw */
@@ -68,6 +70,7 @@ static void rows_free(rows *r) { /* frees what was not handed over to a ds_raw *
     free(r->v[i].text);
     free(r->v[i].text_b);
     free(r->v[i].label);
+    free(r->v[i].id);
   }
   free(r->v);
 }
@@ -120,9 +123,9 @@ static int read_tsv(const char *path, lines *it, const ds_columns *c, rows *out,
   int header_line = it->line, cap = 0, rc = -1;
   char **hdr = NULL, **f = NULL;
   int nh = split_tabs(s, &hdr, &cap);
-  const char *names[3] = {c->text_col, c->text_b_col, c->label_col};
-  int col[3] = {-1, -1, -1};
-  for (int k = 0; k < 3; k++) {
+  const char *names[4] = {c->text_col, c->text_b_col, c->label_col, c->id_col};
+  int col[4] = {-1, -1, -1, -1};
+  for (int k = 0; k < 4; k++) {
     if (!names[k]) continue;
     col[k] = find_column(path, hdr, nh, names[k], e);
     if (col[k] == -2) goto done;
@@ -142,7 +145,8 @@ static int read_tsv(const char *path, lines *it, const ds_columns *c, rows *out,
       epee_errf(e, "%s:%d: %d tab-separated fields, expected %d as in the header", path, it->line, nf, nh);
       goto done;
     }
-    rows_push(out, f[col[0]], col[1] >= 0 ? f[col[1]] : NULL, col[2] >= 0 ? f[col[2]] : NULL, it->line);
+    rows_push(out, f[col[0]], col[1] >= 0 ? f[col[1]] : NULL, col[2] >= 0 ? f[col[2]] : NULL,
+              col[3] >= 0 ? f[col[3]] : NULL, it->line);
   }
   if (out->n == 0) {
     epee_errf(e, "%s:%d: no examples after the header", path, it->line + 1);
@@ -157,11 +161,26 @@ done:
 
 /* ---- JSON Lines ---------------------------------------------------------------------------------- */
 
-static const char *field(const json_field *f, int n, const char *key) {
-  const char *v = NULL;
-  for (int k = 0; k < n; k++) /* a repeated key: the last one wins, as in Python's json */
-    if (!strcmp(f[k].key, key)) v = f[k].value;
-  return v;
+/* The value of key (NULL: absent); a text must be a JSON string: 42 is not the text "42" but a wrong column. */
+static int field(const char *path, int line, const json_field *f, int n, const char *key, int text,
+                 const char **value, epee_err *e) {
+  *value = NULL;
+  for (int k = 0; k < n; k++)
+    if (!strcmp(f[k].key, key)) {
+      if (text && !f[k].is_string)
+        return epee_errf(e, "%s:%d: value of \"%s\" is %s; expected a string", path, line, key, f[k].value);
+      *value = f[k].value;
+    }
+  return 0;
+}
+
+/* A key given twice: JSON leaves it undefined (Python keeps the last, others the first), so it is refused. */
+static int duplicate_key(const char *path, int line, const json_field *f, int n, epee_err *e) {
+  for (int k = 1; k < n; k++)
+    for (int i = 0; i < k; i++)
+      if (!strcmp(f[i].key, f[k].key))
+        return epee_errf(e, "%s:%d: key \"%s\" appears twice in the object", path, line, f[k].key);
+  return 0;
 }
 
 static int read_jsonl(const char *path, lines *it, const ds_columns *c, rows *out, epee_err *e) {
@@ -175,9 +194,16 @@ static int read_jsonl(const char *path, lines *it, const ds_columns *c, rows *ou
     size_t col;
     int nf = json_parse_flat(s, n, &f, &col, &je);
     if (nf < 0) return epee_errf(e, "%s:%d:%zu: %s", path, it->line, col, je.msg);
-    const char *text = field(f, nf, c->text_col), *text_b = c->text_b_col ? field(f, nf, c->text_b_col) : NULL;
-    const char *label = c->label_col ? field(f, nf, c->label_col) : NULL;
-    const char *missing = !text ? c->text_col : (c->text_b_col && !text_b) ? c->text_b_col : NULL;
+    const char *text, *text_b = NULL, *label = NULL, *id = NULL;
+    if (duplicate_key(path, it->line, f, nf, e) || field(path, it->line, f, nf, c->text_col, 1, &text, e) ||
+        (c->text_b_col && field(path, it->line, f, nf, c->text_b_col, 1, &text_b, e)) ||
+        (c->label_col && field(path, it->line, f, nf, c->label_col, 0, &label, e)) ||
+        (c->id_col && field(path, it->line, f, nf, c->id_col, 0, &id, e))) {
+      json_fields_free(f, nf);
+      return -1;
+    }
+    const char *missing = !text ? c->text_col : (c->text_b_col && !text_b) ? c->text_b_col
+                          : (c->id_col && !id) ? c->id_col : NULL;
     if (!first_line) { /* the first record decides whether the file is labelled */
       first_line = it->line;
       out->has_label = label != NULL;
@@ -193,7 +219,7 @@ static int read_jsonl(const char *path, lines *it, const ds_columns *c, rows *ou
       json_fields_free(f, nf);
       return -1;
     }
-    rows_push(out, text, text_b, label, it->line);
+    rows_push(out, text, text_b, label, id, it->line);
     json_fields_free(f, nf);
   }
   if (out->n == 0) return epee_errf(e, "%s:1: empty file (expected one JSON object per line)", path);
@@ -270,6 +296,7 @@ int ds_read(const char *path, const ds_columns *cols, char *const *known_labels,
   lines it = {0};
   it.buf = data_read_file(path, &it.len, e);
   if (!it.buf) return -1;
+  it.pos = utf8_bom_len(it.buf, it.len);
   rows r = {0};
   int rc = ds_format_of(path) == DS_JSONL ? read_jsonl(path, &it, cols, &r, e) : read_tsv(path, &it, cols, &r, e);
   if (rc == 0) {
@@ -277,13 +304,17 @@ int ds_read(const char *path, const ds_columns *cols, char *const *known_labels,
     out->labels = epee_malloc((size_t)r.n * sizeof *out->labels);
     rc = map_labels(path, &r, known_labels, n_known, out, e);
   }
-  if (rc == 0) { /* hand the texts over */
+  if (rc == 0) { /* hand the texts (and ids) over */
     out->texts = epee_malloc((size_t)r.n * sizeof *out->texts);
+    out->lines = epee_malloc((size_t)r.n * sizeof *out->lines);
     if (cols->text_b_col) out->texts_b = epee_malloc((size_t)r.n * sizeof *out->texts_b);
+    if (cols->id_col) out->ids = epee_malloc((size_t)r.n * sizeof *out->ids);
     for (int i = 0; i < r.n; i++) {
       out->texts[i] = r.v[i].text;
+      out->lines[i] = r.v[i].line;
       if (out->texts_b) out->texts_b[i] = r.v[i].text_b;
-      r.v[i].text = r.v[i].text_b = NULL;
+      if (out->ids) out->ids[i] = r.v[i].id;
+      r.v[i].text = r.v[i].text_b = r.v[i].id = NULL;
     }
   }
   rows_free(&r);
@@ -295,9 +326,12 @@ int ds_read(const char *path, const ds_columns *cols, char *const *known_labels,
 void ds_raw_free(ds_raw *d) {
   for (int i = 0; d->texts && i < d->n; i++) free(d->texts[i]);
   for (int i = 0; d->texts_b && i < d->n; i++) free(d->texts_b[i]);
+  for (int i = 0; d->ids && i < d->n; i++) free(d->ids[i]);
   for (int k = 0; k < d->n_labels; k++) free(d->label_names[k]);
   free(d->texts);
   free(d->texts_b);
+  free(d->ids);
+  free(d->lines);
   free(d->labels);
   free(d->label_names);
   memset(d, 0, sizeof *d);

@@ -195,6 +195,7 @@ int json_parse_flat(const char *s, size_t n, json_field **fields, size_t *err_co
       p.i++;
       skip_ws(&p);
       int rc;
+      size_t value_at = p.i;
       if (p.i < n && (s[p.i] == '{' || s[p.i] == '[')) {
         *err_col = p.i + 1;
         rc = epee_errf(e, "value of \"%s\" is an object or array; only flat objects are supported", key);
@@ -208,6 +209,7 @@ int json_parse_flat(const char *s, size_t n, json_field **fields, size_t *err_co
       if (value) {
         if (nf == cap) f = epee_realloc(f, (size_t)(cap = cap ? 2 * cap : 8) * sizeof *f);
         f[nf].key = key;
+        f[nf].is_string = s[value_at] == '"';
         f[nf++].value = value;
       } else {
         free(key);

@@ -9,6 +9,7 @@
 
 typedef struct {
   char *key, *value; /* UTF-8, escapes resolved; a number/true/false value is its literal text */
+  int is_string;     /* value was a JSON string (not a number, true or false) */
 } json_field;
 
 /* Parses s[0..n) (valid UTF-8, no NUL) as one flat JSON object. null values are left out (= key absent).

@@ -321,4 +321,6 @@ const tok_kind tok_sentencepiece = {
     .free = sp_free,
     .tokenize = sp_tokenize,
     .piece = sp_piece,
+    .hf_class = "AlbertTokenizer",
+    .hf_lowercase = 1,
 };

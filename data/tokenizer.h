@@ -49,6 +49,9 @@ typedef struct {
   int (*tokenize)(const void *impl, const char *text, int32_t **ids, int *n, int *cap);
   /* The text of one id ("" for none), for messages and tests; NULL if out of range. */
   const char *(*piece)(const void *impl, int id);
+  /* HF's tokenizer class (tokenizer_config.json "tokenizer_class") and its do_lower_case default */
+  const char *hf_class;
+  int hf_lowercase;
 } tok_kind;
 
 typedef struct tokenizer {

@@ -1,5 +1,7 @@
 #include "data/utf8.h"
 
+#include <string.h>
+
 int utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
   unsigned char c = s[0];
   if (c < 0x80) {
@@ -64,3 +66,5 @@ long utf8_first_invalid(const char *s, size_t n) {
   }
   return -1;
 }
+
+size_t utf8_bom_len(const char *s, size_t n) { return n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3) ? 3 : 0; }

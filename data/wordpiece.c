@@ -17,6 +17,7 @@ struct wp_tokenizer {
   uint32_t mask;   /* table size - 1 (power of two, at least 2x the vocab) */
   int max_bytes;   /* longest token: WordPiece never probes a longer substring */
   int cls, sep, pad, unk;
+  int cased; /* do_lower_case false (a cased vocabulary): step 4 keeps the word as it is */
 };
 
 /* ---- vocabulary ---------------------------------------------------------------------------------- */
@@ -44,6 +45,8 @@ static int lookup(const wp_tokenizer *t, const char *s, size_t n, int cont) {
 }
 
 static wp_tokenizer *load(const char *name, const char *buf, size_t len, epee_err *e) {
+  size_t bom = utf8_bom_len(buf, len);
+  buf += bom, len -= bom;
   if (len == 0) {
     epee_errf(e, "%s: empty vocabulary", name);
     return NULL;
@@ -76,6 +79,12 @@ static wp_tokenizer *load(const char *name, const char *buf, size_t len, epee_er
     if (memchr(buf + pos, '\0', l)) {
       wp_free(t);
       epee_errf(e, "%s:%d: NUL byte in a vocabulary line", name, id + 1);
+      return NULL;
+    }
+    long bad = utf8_first_invalid(buf + pos, l);
+    if (bad >= 0) { /* a piece no UTF-8 text can ever match: the file is not the vocabulary it claims to be */
+      wp_free(t);
+      epee_errf(e, "%s:%d: invalid UTF-8 at byte %ld of a vocabulary line", name, id + 1, bad + 1);
       return NULL;
     }
     memcpy(t->pool + pos, buf + pos, l); /* line i keeps its offset: pool has room for all of buf */
@@ -303,7 +312,10 @@ static void tokenize_into(const wp_tokenizer *t, const char *text, scratch *s, t
     int j = i;
     while (j < n && !is_separator(c[j])) j++;
     s->word.n = 0;
-    fold_word(c + i, j - i, &s->word);
+    if (t->cased) /* HF: no lowercasing and, with strip_accents left unset, no accent stripping either */
+      for (int k = i; k < j; k++) cp_push(&s->word, c[k]);
+    else
+      fold_word(c + i, j - i, &s->word);
     const uint32_t *w = s->word.v;
     for (int a = 0, m = s->word.n; a < m;) { /* step 5: punctuation characters stand alone */
       int b = a + 1;
@@ -331,12 +343,8 @@ int wp_tokenize(const wp_tokenizer *t, const char *text, int32_t **ids, int *n, 
 
 static void *kind_load(const tok_asset *a, const char *const *where, int lowercase, tok_specials *sp, int *vocab,
                        epee_err *e) {
-  if (!lowercase) {
-    epee_errf(e, "%s: tokenizer.lowercase false is not supported: this WordPiece is the uncased BertTokenizer",
-              where[0]);
-    return NULL;
-  }
   wp_tokenizer *t = load(where[0], (const char *)a[0].data, a[0].len, e);
+  if (t) t->cased = !lowercase;
   if (t && t->pad < 0) {
     epee_errf(e, "%s: vocabulary has no [PAD] line, needed for batching", where[0]);
     wp_free(t);
@@ -354,4 +362,5 @@ static const char *kind_piece(const void *impl, int id) { return wp_id_to_token(
 static void kind_free(void *impl) { wp_free(impl); }
 
 const tok_kind tok_wordpiece = {"wordpiece", 1, {"vocab.txt"}, "a BERT vocab.txt", kind_load, kind_free,
-                                kind_tokenize, kind_piece};
+                                kind_tokenize, kind_piece, .hf_class = "BertTokenizer",
+                                .hf_lowercase = 1};

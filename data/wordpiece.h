@@ -1,5 +1,7 @@
 /* BERT WordPiece tokenizer, equivalent to HuggingFace's (slow, Python) BertTokenizer with do_lower_case=True,
- * tokenize_chinese_chars=True and strip_accents left at its default:
+ * tokenize_chinese_chars=True and strip_accents left at its default (as the kind "wordpiece" with
+ * tokenizer.lowercase false, do_lower_case=False: step 4 is skipped, for cased vocabularies such as
+ * bert-base-cased's):
  *   1. clean: drop U+0000, U+FFFD and control characters (category C* except TAB/LF/CR); whitespace
  *      (TAB/LF/CR/SPACE, category Zs) becomes ' ';
  *   2. put spaces around CJK ideographs (the ranges of BasicTokenizer._is_chinese_char);

@@ -21,7 +21,7 @@ for c in "${configs[@]}"; do
   dir=$(sed -n 's/^ *dir: *\([^ #]*\).*/\1/p' "$c" | head -1)
   [ -n "$dir" ] || { echo "$c: no run.dir" >&2; exit 1; }
   if [ "${FORCE:-0}" = 1 ] || [ ! -f "$dir/results.json" ]; then
-    build/release/train/epee-train "$c"
+    build/release/train/epee-train --overwrite "$c"
   else
     echo "$c: using $dir/results.json (FORCE=1 retrains)"
   fi

@@ -18,6 +18,7 @@ int engine_init(engine *g, model *m, int max_batch, int max_len, epee_err *e) {
   g->row = epee_malloc(sizeof(int) * (size_t)max_batch);
   g->len = epee_malloc(sizeof(int) * (size_t)max_batch);
   g->state = epee_malloc(sizeof(epee_exit_state) * (size_t)max_batch);
+  g->scaled = epee_malloc(sizeof(float) * (size_t)m->n_labels);
   ctx_init(&g->ctx, 0, 0);
   g->ctx.grad_mode = 0;
   g->ctx.training = 0;
@@ -42,7 +43,7 @@ int engine_init(engine *g, model *m, int max_batch, int max_len, epee_err *e) {
 void engine_free(engine *g) {
   if (!g->m) return;
   free(g->h[0]), free(g->h[1]), free(g->mask);
-  free(g->row), free(g->len), free(g->state);
+  free(g->row), free(g->len), free(g->state), free(g->scaled);
   ctx_free(&g->ctx);
   memset(g, 0, sizeof *g);
 }
@@ -115,6 +116,10 @@ static void run(engine *g, const model_batch *b, const epee_policy *p, int *labe
       int keep = 0, newT = 0;
       for (int r = 0; r < n; r++) {
         const float *zr = z->data + (size_t)r * C;
+        if (m->temperature) { /* the calibrated temperature: before the policy sees the entropy */
+          epee_scale_logits(zr, C, m->temperature[l], g->scaled);
+          zr = g->scaled;
+        }
         int y;
         if (epee_policy_step(p, &g->state[r], zr, C, l, L, NULL, &y)) {
           int o = g->row[r];
@@ -161,6 +166,8 @@ void engine_run_dataset(engine *g, const ds_encoded *d, int batch, int sweeps, e
   float *rms = epee_malloc(sizeof(float) * (size_t)batch);
   int *lab = epee_malloc(sizeof(int) * (size_t)batch), *lay = epee_malloc(sizeof(int) * (size_t)batch);
   double *best = epee_malloc(sizeof(double) * (size_t)n_pass * (nb > 0 ? nb : 1)); /* [pass, batch] */
+  progress bar;
+  if (g->progress) progress_start_quiet(&bar, g->progress, "timed runs", (int64_t)sweeps * nb, "batch");
   for (int s = 0; s < sweeps; s++)
     for (int i = 0; i < nb; i++) {
       const ds_batch *b_i = &plan.batches[i];
@@ -181,7 +188,9 @@ void engine_run_dataset(engine *g, const ds_encoded *d, int batch, int sweeps, e
           if (ps->ms) ps->ms[o] = rms[r];
         }
       }
+      if (g->progress) progress_update(&bar, 1, NULL);
     }
+  if (g->progress) progress_finish(&bar, NULL);
   for (int k = 0; k < n_pass; k++) {
     pass[k].seconds = 0.0;
     for (int i = 0; i < nb; i++) {

@@ -28,6 +28,8 @@ typedef struct {
   int *row;                /* active row -> the caller's row */
   int *len;                /* active row -> its real length (last real position + 1) */
   epee_exit_state *state;  /* active row -> its policy state */
+  float *scaled;           /* [C]: one exit's logits divided by the model's temperature */
+  FILE *progress;          /* whole-set runs show progress here when they last over 2 s; NULL (default): silent */
 } engine;
 
 /* Sizes everything for batches up to max_batch rows of up to max_len tokens (max_len must not exceed the
@@ -41,11 +43,14 @@ void engine_free(engine *g);
  * label[B] (argmax of the answering exit), layers[B] = layers run (1..L, the 1-based exit layer), and
  * probs[B, C] = softmax of the answering exit's logits and ms[B] = milliseconds from the call's start until the
  * row's answer was ready (probs and ms may be NULL). Policy none computes the last exit only: it is the plain
- * full-depth model that early exit is timed against. */
+ * full-depth model that early exit is timed against. With m->temperature set, each exit's logits are divided by
+ * its temperature (epee_scale_logits) before the policy and the softmax: labels are unchanged, entropies and
+ * probabilities are the calibrated ones. */
 void engine_classify(engine *g, const model_batch *b, const epee_policy *p, int *label, int *layers, float *probs,
                      float *ms);
 
-/* Full depth: every exit's logits, logits[B, L, C] (calibration, dev evaluation). Same input contract. */
+/* Full depth: every exit's logits, logits[B, L, C] (calibration, dev evaluation), raw: no temperature. Same input
+ * contract. */
 void engine_all_exits(engine *g, const model_batch *b, float *logits);
 
 /* A whole encoded set (d->max_len <= max_len, batch <= max_batch) in length-sorted batches of `batch` rows,

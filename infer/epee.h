@@ -30,6 +30,22 @@
 extern "C" {
 #endif
 
+/* The version of this header; epee_version() is the library's, so a program can check they agree. */
+#define EPEE_VERSION_MAJOR 0
+#define EPEE_VERSION_MINOR 1
+#define EPEE_VERSION_PATCH 0
+#define EPEE_VERSION_STRING "0.1.0"
+
+/* libepee.so exports exactly the functions marked EPEE_API (everything else is built hidden). */
+#if defined(__GNUC__)
+#define EPEE_API __attribute__((visibility("default")))
+#else
+#define EPEE_API
+#endif
+
+/* "MAJOR.MINOR.PATCH" of the library in use. */
+EPEE_API const char *epee_version(void);
+
 typedef struct epee_model epee_model;
 typedef struct epee_session epee_session;
 
@@ -44,23 +60,24 @@ typedef struct {
 
 /* Loads and validates a model file written by epee-train. NULL with a one-line reason in err (if err is
  * not NULL) on any problem with the file. */
-epee_model *epee_model_load(const char *path, char *err, size_t err_len);
-void epee_model_free(epee_model *m);
+EPEE_API epee_model *epee_model_load(const char *path, char *err, size_t err_len);
+EPEE_API void epee_model_free(epee_model *m);
 
-int epee_model_num_labels(const epee_model *m);
-const char *epee_model_label(const epee_model *m, int i); /* label name of class i, NULL outside [0, C) */
-int epee_model_num_layers(const epee_model *m);
-int epee_model_max_length(const epee_model *m);           /* tokens per input, longer texts are truncated */
+EPEE_API int epee_model_num_labels(const epee_model *m);
+EPEE_API const char *epee_model_label(const epee_model *m, int i); /* label name of class i, NULL outside [0, C) */
+EPEE_API int epee_model_num_layers(const epee_model *m);
+EPEE_API int epee_model_max_length(const epee_model *m); /* tokens per input, longer texts are truncated */
 /* Image models (ViT): images are image_size x image_size with `channels` (1 grey, 3 RGB); 0 for a text model. */
-int epee_model_image_size(const epee_model *m);
-int epee_model_channels(const epee_model *m);
-epee_exit_policy epee_model_policy(const epee_model *m);  /* the policy calibrated on dev, stored in the file */
-const char *epee_model_metrics_json(const epee_model *m); /* dev/test metrics from training, JSON */
+EPEE_API int epee_model_image_size(const epee_model *m);
+EPEE_API int epee_model_channels(const epee_model *m);
+/* the policy calibrated on dev, stored in the file */
+EPEE_API epee_exit_policy epee_model_policy(const epee_model *m);
+EPEE_API const char *epee_model_metrics_json(const epee_model *m); /* dev/test metrics from training, JSON */
 
 /* A session for one thread: up to max_batch inputs per internal batch (calls may pass more; they are
  * processed in chunks of max_batch). NULL with err set if max_batch < 1. */
-epee_session *epee_session_new(const epee_model *m, int max_batch, char *err, size_t err_len);
-void epee_session_free(epee_session *s);
+EPEE_API epee_session *epee_session_new(const epee_model *m, int max_batch, char *err, size_t err_len);
+EPEE_API void epee_session_free(epee_session *s);
 
 /* Classifies n raw UTF-8 texts (texts_b: the second segments of a pair task, or NULL), tokenised with the
  * model's own tokenizer (stored in the model file) and truncated to its max length. policy: NULL for the calibrated one,
@@ -68,23 +85,25 @@ void epee_session_free(epee_session *s);
  * 1..L), probs[i * C + c] (softmax of the answering exit) and ms[i] (milliseconds from the start of the call
  * until input i's answer was ready: early exits are answered before the rest of their batch). exit_layers,
  * probs and ms may be NULL. Returns 0, or -1 with epee_session_error(s) set (nothing is written then). */
-int epee_classify_texts(epee_session *s, int n, const char *const *texts, const char *const *texts_b,
-                        const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs, float *ms);
+EPEE_API int epee_classify_texts(epee_session *s, int n, const char *const *texts, const char *const *texts_b,
+                                 const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs,
+                                 float *ms);
 
 /* The same for n inputs already tokenised: ids [n, T] (each in [0, vocab)), type_ids [n, T] or NULL (all 0),
  * mask [n, T] (1 real token, 0 padding, normally at the end; every row starts with a real token, [CLS]),
  * 1 <= T <= max length. */
-int epee_classify_ids(epee_session *s, int n, int T, const int32_t *ids, const int32_t *type_ids, const float *mask,
-                      const epee_exit_policy *policy, int *labels, int *exit_layers, float *probs, float *ms);
+EPEE_API int epee_classify_ids(epee_session *s, int n, int T, const int32_t *ids, const int32_t *type_ids,
+                               const float *mask, const epee_exit_policy *policy, int *labels, int *exit_layers,
+                               float *probs, float *ms);
 
 /* Classifies n images of an image model: pixels [n, S, S, C] uint8, interleaved as decoded (S =
  * epee_model_image_size, C = epee_model_channels; resize beforehand), normalised with the model's stored mean and
  * std. Outputs as epee_classify_texts. A text model refuses images, and an image model refuses texts and ids. */
-int epee_classify_images(epee_session *s, int n, const uint8_t *pixels, const epee_exit_policy *policy, int *labels,
-                         int *exit_layers, float *probs, float *ms);
+EPEE_API int epee_classify_images(epee_session *s, int n, const uint8_t *pixels, const epee_exit_policy *policy,
+                                  int *labels, int *exit_layers, float *probs, float *ms);
 
 /* One line describing the session's last failed call ("" if none failed). */
-const char *epee_session_error(const epee_session *s);
+EPEE_API const char *epee_session_error(const epee_session *s);
 
 #ifdef __cplusplus
 }

@@ -101,6 +101,8 @@ void epee_session_free(epee_session *s) {
 
 const char *epee_session_error(const epee_session *s) { return s->err; }
 
+const char *epee_version(void) { return EPEE_VERSION_STRING; }
+
 __attribute__((format(printf, 2, 3))) static int fail(epee_session *s, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

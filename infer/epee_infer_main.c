@@ -12,6 +12,8 @@
 #include "core/progress.h"
 #include "data/dataset.h"
 #include "infer/engine.h"
+#include "infer/epee.h"
+#include "infer/json_out.h"
 #include "infer/metrics.h"
 #include "infer/model_file.h"
 
@@ -19,8 +21,9 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: epee-infer MODEL.h5 [--input FILE.tsv|FILE.jsonl|-|FILE.npz|DIR|IMAGE.png ...] [options]\n"
           "Classifies every input of FILE with the model's early-exit engine and writes one JSON line per input,\n"
-          "in input order: {\"label\": ..., \"confidence\": ..., \"exit_layer\": ..., \"ms\": ...} (ms: from the start of\n"
-          "its batch until its answer was ready; image models add \"file\"). Without --input it describes the model.\n"
+          "in input order: {\"id\": ..., \"label\": ..., \"confidence\": ..., \"exit_layer\": ..., \"ms\": ...} (id: the\n"
+          "--id-column value, else the input's line number; ms: from the start of its batch until its answer was\n"
+          "ready; image models give \"file\" instead of \"id\"). Without --input it describes the model.\n"
           "  --input FILE|-        text models: TSV with a header line, or JSON Lines (.jsonl/.json/.ndjson); '-'\n"
           "                        reads stdin (JSON Lines if it starts with '{', else TSV)\n"
           "  --input FILE.npz      image models: a MedMNIST-layout .npz, the split of --split (gold labels)\n"
@@ -29,6 +32,8 @@ static void usage(FILE *f) {
           "  --split S             the .npz split: train, val or test (default test)\n"
           "  --text-column C       the text column or key (default text)\n"
           "  --text-b-column C     second segment of text pairs (default none)\n"
+          "  --id-column C         the id each prediction carries (default: the line number in FILE)\n"
+          "  --all-probs           add \"probs\": every class's probability, by label\n"
           "  --label-column C      gold labels (default label, used when present): then accuracy, macro-F1,\n"
           "                        mean exit layer, layer speed-up and the wall-clock speed-up against policy\n"
           "                        none (both timed on the same inputs in this run) are reported\n"
@@ -42,7 +47,7 @@ static void usage(FILE *f) {
           "  --bench               also latency p50/p90/p99 at batch 1 and throughput at batch B, full depth and\n"
           "                        early exit, with the tokenisation time measured apart\n"
           "  --threads N           OpenMP threads for the kernels (default: OMP_NUM_THREADS or all cores)\n"
-          "  --help                this text\n"
+          "  --help, --version     this text; the version\n"
           "The report goes to stdout when predictions go to --output, else to stderr. Exit status: 0 ok,\n"
           "1 bad model or input file, 2 bad command line.\n");
 }
@@ -51,8 +56,8 @@ typedef struct {
   const char **inputs; /* every --input (several only for PNG files) */
   int n_inputs;
   const char *split;
-  const char *model, *input, *text_col, *text_b_col, *label_col, *output, *policy;
-  int label_col_given, batch, bench, tokenize, threads;
+  const char *model, *input, *text_col, *text_b_col, *label_col, *id_col, *output, *policy;
+  int label_col_given, batch, bench, tokenize, threads, all_probs;
   int has_tau, has_patience, patience;
   float tau;
 } options;
@@ -78,16 +83,20 @@ static int parse_int(const char *opt, const char *v, long lo, long hi, int *out)
 static int parse_args(int argc, char **argv, options *o) {
   *o = (options){.text_col = "text", .label_col = "label", .batch = 64, .split = "test"};
   o->inputs = epee_malloc(sizeof(char *) * (size_t)argc);
-  static const char *valued[] = {"--input", "--split", "--text-column", "--text-b-column", "--label-column", "--output",
-                                 "--policy", "--tau", "--patience", "--batch", "--threads"};
+  static const char *valued[] = {"--input",  "--split", "--text-column", "--text-b-column", "--label-column",
+                                 "--id-column", "--output", "--policy", "--tau", "--patience", "--batch", "--threads"};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       exit(0);
     }
-    if (!strcmp(a, "--bench") || !strcmp(a, "--tokenize")) {
-      *(a[2] == 'b' ? &o->bench : &o->tokenize) = 1;
+    if (!strcmp(a, "--version")) {
+      printf("epee-infer %s\n", epee_version());
+      exit(0);
+    }
+    if (!strcmp(a, "--bench") || !strcmp(a, "--tokenize") || !strcmp(a, "--all-probs")) {
+      *(a[2] == 'b' ? &o->bench : a[2] == 't' ? &o->tokenize : &o->all_probs) = 1;
       continue;
     }
     if (a[0] != '-' || !a[1]) { /* a positional argument ("-" alone is not an option) */
@@ -124,6 +133,7 @@ static int parse_args(int argc, char **argv, options *o) {
     else if (!strcmp(name, "--text-column")) o->text_col = v;
     else if (!strcmp(name, "--text-b-column")) o->text_b_col = v;
     else if (!strcmp(name, "--label-column")) o->label_col = v, o->label_col_given = 1;
+    else if (!strcmp(name, "--id-column")) o->id_col = v;
     else if (!strcmp(name, "--output")) o->output = v;
     else if (!strcmp(name, "--policy")) {
       epee_policy_kind k;
@@ -190,20 +200,6 @@ static void rename_in_msg(epee_err *e, const char *tmp_path) {
 
 /* ---- output -------------------------------------------------------------------------------------------- */
 
-static void json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      fprintf(f, "\\%c", c);
-    else if (c < 0x20)
-      fprintf(f, "\\u%04x", c);
-    else
-      fputc(c, f);
-  }
-  fputc('"', f);
-}
-
 /* Output goes to path, or stdout when path is NULL. A regular file (or a new one) is written to
  * "<path>.tmp.<pid>" and renamed by close_output, so a reader never sees half a file; anything else (a pipe,
  * /dev/null) is written directly. */
@@ -234,23 +230,27 @@ static int close_output(output *o, epee_err *e) {
   return ok ? 0 : epee_errf(e, "--output %s: writing failed (disk full?)", o->path ? o->path : "stdout");
 }
 
-/* One line per input, input order. */
-static int write_predictions(const char *path, const model_meta *meta, int N, char *const *files, const int *pred,
-                             const int *layers, const float *probs, const float *ms, epee_err *e) {
+/* One line per input, input order: its id (the id column's value, else its line number) or image file. */
+static int write_predictions(const char *path, const model_meta *meta, const ds_raw *raw, char *const *files,
+                             int all_probs, int N, const int *pred, const int *layers, const float *probs,
+                             const float *ms, epee_err *e) {
   output out;
   if (open_output(&out, path, e)) return -1;
   int C = meta->n_labels;
   for (int i = 0; i < N; i++) {
-    fputc('{', out.f);
-    if (files) {
-      fputs("\"file\":", out.f);
-      json_string(out.f, files[i]);
-      fputc(',', out.f);
+    cJSON *o = cJSON_CreateObject();
+    if (files) cJSON_AddStringToObject(o, "file", files[i]);
+    else if (raw->ids) cJSON_AddStringToObject(o, "id", raw->ids[i]);
+    else cJSON_AddNumberToObject(o, "id", raw->lines[i]);
+    cJSON_AddStringToObject(o, "label", meta->labels[pred[i]]);
+    json_add_num(o, "confidence", probs[(size_t)i * C + pred[i]], 6);
+    cJSON_AddNumberToObject(o, "exit_layer", layers[i]);
+    json_add_num(o, "ms", ms[i], 3);
+    if (all_probs) {
+      cJSON *p = cJSON_AddObjectToObject(o, "probs");
+      for (int c = 0; c < C; c++) json_add_num(p, meta->labels[c], probs[(size_t)i * C + c], 6);
     }
-    fputs("\"label\":", out.f);
-    json_string(out.f, meta->labels[pred[i]]);
-    fprintf(out.f, ",\"confidence\":%.6f,\"exit_layer\":%d,\"ms\":%.3f}\n", (double)probs[(size_t)i * C + pred[i]],
-            layers[i], (double)ms[i]);
+    json_put_line(out.f, o);
   }
   return close_output(&out, e);
 }
@@ -260,9 +260,9 @@ static int write_ids(const char *path, const ds_encoded *d, epee_err *e) {
   output out;
   if (open_output(&out, path, e)) return -1;
   for (int i = 0; i < d->n; i++) {
-    fputs("{\"ids\":[", out.f);
-    for (int t = 0; t < d->len[i]; t++) fprintf(out.f, t ? ",%d" : "%d", (int)d->ids[d->offset[i] + t]);
-    fputs("]}\n", out.f);
+    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "ids");
+    for (int t = 0; t < d->len[i]; t++) cJSON_AddItemToArray(a, cJSON_CreateNumber(d->ids[d->offset[i] + t]));
+    json_put_line(out.f, o);
   }
   return close_output(&out, e);
 }
@@ -384,7 +384,7 @@ int main(int argc, char **argv) {
     goto done;
   }
   int images = m.arch->input == MODEL_INPUT_IMAGE;
-  if (images && (o.tokenize || !strcmp(o.input, "-") || o.text_b_col || o.label_col_given ||
+  if (images && (o.tokenize || !strcmp(o.input, "-") || o.text_b_col || o.label_col_given || o.id_col ||
                  (o.n_inputs == 1 && !is_image_input(o.input)))) {
     epee_errf(&e, "%s: %s is an image model: --input takes a .npz, a folder of class subfolders or PNG files "
                   "(no --tokenize, stdin or text columns)", o.model, m.arch->name);
@@ -406,7 +406,7 @@ int main(int argc, char **argv) {
     goto done;
   }
   ds_columns cols = {.text_col = o.text_col, .text_b_col = o.text_b_col, .label_col = o.label_col,
-                     .allow_missing_label = !o.label_col_given};
+                     .allow_missing_label = !o.label_col_given, .id_col = o.id_col};
   double t0 = now_seconds(); /* times tokenising, or reading and decoding the images */
   if (images) {
     if (load_images(&o, &m, &meta, &enc, &e)) goto done;
@@ -458,7 +458,9 @@ int main(int argc, char **argv) {
     fprintf(rep, "policy %-8s mean exit layer %.2f / %d  layer speed-up %.2fx  %.3f s at batch %d (%.1f inputs/s)\n",
             epee_policy_name(pol.kind), mean_layer, L, L / mean_layer, t_pol, B, N / t_pol);
   }
-  if (write_predictions(o.output, &meta, N, images ? enc.images->names : NULL, pred, lay, probs, ms, &e)) goto done;
+  if (write_predictions(o.output, &meta, &raw, images ? enc.images->names : NULL, o.all_probs, N, pred, lay, probs, ms,
+                        &e))
+    goto done;
 
   if (o.bench) {
     int n1 = N < 1000 ? N : 1000;

@@ -1,6 +1,8 @@
 #include "infer/metrics.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/error.h"
 
@@ -40,4 +42,22 @@ void metric_confusion(const int *gold, const int *pred, int n, int C, int *conf)
     EPEE_CHECK(gold[i] >= 0 && gold[i] < C && pred[i] >= 0 && pred[i] < C, "labels must lie in [0, C)");
     conf[gold[i] * C + pred[i]]++;
   }
+}
+
+void metric_reliability_of(const float *conf, const int *correct, int n, metric_reliability *r) {
+  memset(r, 0, sizeof *r);
+  for (int i = 0; i < n; i++) {
+    EPEE_CHECK(conf[i] >= 0 && conf[i] <= 1, "confidences must lie in [0, 1]");
+    int b = (int)ceil(conf[i] * METRIC_ECE_BINS) - 1;
+    b = b < 0 ? 0 : b >= METRIC_ECE_BINS ? METRIC_ECE_BINS - 1 : b;
+    r->count[b]++;
+    r->conf[b] += conf[i];
+    r->acc[b] += correct[i] != 0;
+  }
+  for (int b = 0; b < METRIC_ECE_BINS; b++)
+    if (r->count[b]) {
+      r->conf[b] /= r->count[b];
+      r->acc[b] /= r->count[b];
+      r->ece += (double)r->count[b] / n * fabs(r->acc[b] - r->conf[b]);
+    }
 }

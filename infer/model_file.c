@@ -1,5 +1,6 @@
 #include "infer/model_file.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +211,34 @@ static uint64_t content_hash(char *const *attrs, char *const *labels, int n_labe
 
 /* ---- write -------------------------------------------------------------------------------------------- */
 
+#define T_LO 1e-3 /* the range of a stored temperature */
+#define T_HI 1e3
+
+static int check_policy(const char *path, const model *m, const model_meta *meta, epee_err *e) {
+  for (int l = 0; m->temperature && l < m->n_layers; l++)
+    if (!(m->temperature[l] >= T_LO && m->temperature[l] <= T_HI))
+      return epee_errf(e, "%s: not written: temperature of exit %d is %g (expected [%g, %g])", path, l + 1,
+                       (double)m->temperature[l], T_LO, T_HI);
+  return epee_policy_validate(&meta->policy, path, e);
+}
+
+/* policy: {"name": ..., "tau": ..., "patience": ..., "temperature": [one per exit], only when set} */
+static char *policy_json(const model *m, const model_meta *meta) {
+  char fb[32];
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "name", epee_policy_name(meta->policy.kind));
+  cJSON_AddRawToObject(o, "tau", float_str(meta->policy.tau, fb));
+  cJSON_AddNumberToObject(o, "patience", meta->policy.patience);
+  if (m->temperature) {
+    cJSON *a = cJSON_AddArrayToObject(o, "temperature");
+    for (int l = 0; l < m->n_layers; l++) cJSON_AddItemToArray(a, cJSON_CreateRaw(float_str(m->temperature[l], fb)));
+  }
+  char *json = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (!json) epee_fatal("cJSON ran out of memory");
+  return json;
+}
+
 static int check_meta(const char *path, const model *m, const model_meta *meta, epee_err *e) {
   if (meta->n_labels != m->n_labels)
     return epee_errf(e, "%s: not written: %d label names for %d classes", path, meta->n_labels, m->n_labels);
@@ -218,7 +247,7 @@ static int check_meta(const char *path, const model *m, const model_meta *meta, 
       if (!(isfinite(meta->norm.mean[c]) && meta->norm.std[c] > 0 && isfinite(meta->norm.std[c])))
         return epee_errf(e, "%s: not written: image mean/std of channel %d are %g/%g (expected finite, std > 0)",
                          path, c, meta->norm.mean[c], meta->norm.std[c]);
-    return epee_policy_validate(&meta->policy, path, e);
+    return check_policy(path, m, meta, e);
   }
   const tokenizer *t = meta->tok;
   char kinds[128];
@@ -231,7 +260,7 @@ static int check_meta(const char *path, const model *m, const model_meta *meta, 
   if (meta->max_length < tok_min_len(t, 0) || meta->max_length > m->cfg.max_position)
     return epee_errf(e, "%s: not written: tokenizer max_length %d outside [%d, max_position %d]", path,
                      meta->max_length, tok_min_len(t, 0), m->cfg.max_position);
-  return epee_policy_validate(&meta->policy, path, e);
+  return check_policy(path, m, meta, e);
 }
 
 /* image_config: {"image_mean":[...],"image_std":[...],"resize":"..."} with one value per channel */
@@ -249,22 +278,20 @@ static void image_config_json(const model *m, const model_meta *meta, char *out,
 }
 
 int model_file_write(const char *path, const model *m, const model_meta *meta, epee_err *e) {
-  char tmp[4200], tc[256], pc[256], fb[32], sum[32], name[128];
+  char tmp[4200], tc[256], sum[32], name[128];
   if (check_meta(path, m, meta, e)) return -1;
   if (m->arch->input == MODEL_INPUT_IMAGE)
     image_config_json(m, meta, tc, sizeof tc);
   else
     snprintf(tc, sizeof tc, "{\"type\":\"%s\",\"lowercase\":%s,\"max_length\":%d}", meta->tok->kind->name,
              meta->tok->lowercase ? "true" : "false", meta->max_length);
-  snprintf(pc, sizeof pc, "{\"name\":\"%s\",\"tau\":%s,\"patience\":%d}", epee_policy_name(meta->policy.kind),
-           float_str(meta->policy.tau, fb), meta->policy.patience);
-  char *mc = model_config_to_json(m);
+  char *pc = policy_json(m, meta), *mc = model_config_to_json(m);
   char *attrs[N_ATTRS] = {(char *)m->arch->name, mc, tc, pc, meta->metrics_json ? meta->metrics_json : "{}",
                           meta->train_config_json ? meta->train_config_json : "{}"};
   snprintf(sum, sizeof sum, CHECKSUM_FMT, (unsigned long long)content_hash(attrs, meta->labels, meta->n_labels));
   hid_t f = h5_create_tmp(path, tmp, sizeof tmp, e);
   if (f < 0) {
-    free(mc);
+    free(mc), free(pc);
     return -1;
   }
   /* objects from here on get version-2 headers, which carry checksums (readable by HDF5 >= 1.8 / h5py) */
@@ -280,7 +307,7 @@ int model_file_write(const char *path, const model *m, const model_meta *meta, e
     ok = h5_write_bytes(f, name, a->data, a->len, e) == 0;
   }
   ok = ok && weights_write(f, &m->ps, "weights", e) == 0;
-  free(mc);
+  free(mc), free(pc);
   if (!ok) { /* the helpers name the object, not the file */
     char msg[EPEE_ERR_LEN];
     snprintf(msg, sizeof msg, "%s", e->msg);
@@ -376,20 +403,56 @@ static int read_image_config(const char *path, const model *m, const char *ic, m
   return rc ? -1 : 0;
 }
 
-static int read_policy(const char *path, const char *pc, model_meta *meta, epee_err *e) {
-  char where[600];
+/* A JSON value for a message: its text, or "nothing". */
+static const char *json_found(const cJSON *x, char *buf, size_t n) {
+  char *t = x ? cJSON_PrintUnformatted(x) : NULL;
+  snprintf(buf, n, "%s%.60s%s", t ? "'" : "nothing", t ? t : "", t ? "'" : "");
+  free(t);
+  return buf;
+}
+
+/* policy, and the temperatures of the L exits if given (*temperature malloc'ed, else NULL; files before
+ * temperature scaling have none and read as before). */
+static int read_policy(const char *path, const char *pc, int L, model_meta *meta, float **temperature, epee_err *e) {
+  char where[600], fb[80];
   snprintf(where, sizeof where, "%s: attribute 'policy'", path);
-  jobj o;
-  if (jobj_parse(&o, where, pc, e)) return -1;
-  const char *name = jobj_get(&o, "name");
-  int rc;
-  if (!name || epee_policy_parse(name, &meta->policy.kind))
-    rc = epee_errf(e, "%s: \"name\" must be none, entropy, patience, epee or pcee, found %s%s%s", where, FOUND(name));
-  else
-    rc = jobj_float(&o, "tau", 0, INFINITY, 0, &meta->policy.tau, e) ||
-         jobj_int(&o, "patience", 0, 1 << 20, &meta->policy.patience, e) ||
-         epee_policy_validate(&meta->policy, where, e);
-  jobj_free(&o);
+  *temperature = NULL;
+  cJSON *o = cJSON_Parse(pc);
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name"), *tau = cJSON_GetObjectItemCaseSensitive(o, "tau"),
+              *pat = cJSON_GetObjectItemCaseSensitive(o, "patience"),
+              *temp = cJSON_GetObjectItemCaseSensitive(o, "temperature");
+  int rc = 0;
+  if (!cJSON_IsObject(o))
+    rc = epee_errf(e, "%s: expected a JSON object", where);
+  else if (!cJSON_IsString(name) || epee_policy_parse(name->valuestring, &meta->policy.kind))
+    rc = epee_errf(e, "%s: \"name\" must be none, entropy, patience, epee or pcee, found %s", where,
+                   json_found(name, fb, sizeof fb));
+  else if (!cJSON_IsNumber(tau) || !(tau->valuedouble >= 0 && tau->valuedouble <= FLT_MAX))
+    rc = epee_errf(e, "%s: \"tau\" must be a finite number >= 0, found %s", where, json_found(tau, fb, sizeof fb));
+  else if (!cJSON_IsNumber(pat) || pat->valuedouble != (int)pat->valuedouble || pat->valuedouble < 0 ||
+           pat->valuedouble > (1 << 20))
+    rc = epee_errf(e, "%s: \"patience\" must be an integer in [0, %d], found %s", where, 1 << 20,
+                   json_found(pat, fb, sizeof fb));
+  else if (temp && (!cJSON_IsArray(temp) || cJSON_GetArraySize(temp) != L))
+    rc = epee_errf(e, "%s: \"temperature\" must be an array of %d numbers (one per exit)", where, L);
+  if (!rc) {
+    meta->policy.tau = (float)tau->valuedouble;
+    meta->policy.patience = (int)pat->valuedouble;
+    rc = epee_policy_validate(&meta->policy, where, e);
+  }
+  if (!rc && temp) {
+    *temperature = epee_malloc(sizeof(float) * (size_t)L);
+    for (int l = 0; !rc && l < L; l++) {
+      const cJSON *x = cJSON_GetArrayItem(temp, l);
+      double v = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+      if (!(v >= T_LO && v <= T_HI))
+        rc = epee_errf(e, "%s: \"temperature\"[%d] must be a number in [%g, %g], found %s", where, l, T_LO, T_HI,
+                       json_found(x, fb, sizeof fb));
+      (*temperature)[l] = (float)v;
+    }
+    if (rc) free(*temperature), *temperature = NULL;
+  }
+  cJSON_Delete(o);
   return rc ? -1 : 0;
 }
 
@@ -426,6 +489,7 @@ int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e) {
   if (f < 0) return -1;
   int rc = -1;
   char *fmt = NULL, *ver = NULL, *attrs[N_ATTRS] = {0}, where[600];
+  float *temperature = NULL; /* the model's, once model_create made it */
   struct stat st;
   size_t file_size = stat(path, &st) == 0 ? (size_t)st.st_size : 0;
   if (H5Aexists(f, "format") <= 0) {
@@ -458,7 +522,8 @@ int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e) {
       goto done;
   model_config cfg;
   snprintf(where, sizeof where, "%s: attribute 'model_config'", path);
-  if (model_config_from_json(arch, attrs[A_MODEL], where, &cfg, e) || read_policy(path, attrs[A_POLICY], meta, e))
+  if (model_config_from_json(arch, attrs[A_MODEL], where, &cfg, e) ||
+      read_policy(path, attrs[A_POLICY], cfg.layers, meta, &temperature, e))
     goto done;
   if (h5_read_strings(f, path, "labels", &meta->labels, &meta->n_labels, e) ||
       check_labels(path, meta, cfg.num_labels, e))
@@ -469,6 +534,8 @@ int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e) {
     epee_errf(e, "%s: %s", where, me.msg);
     goto done;
   }
+  m->temperature = temperature;
+  temperature = NULL;
   if (arch->input == MODEL_INPUT_IMAGE ? read_image_config(path, m, attrs[A_INPUT], meta, e)
                                       : read_tokenizer(f, path, file_size, arch, m, attrs[A_INPUT], meta, e))
     goto done;
@@ -487,7 +554,7 @@ int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e) {
   meta->train_config_json = strdup(attrs[A_TRAIN]);
   rc = 0;
 done:
-  free(fmt), free(ver);
+  free(fmt), free(ver), free(temperature);
   for (int i = 0; i < N_ATTRS; i++) free(attrs[i]);
   H5Fclose(f);
   if (rc) {

@@ -11,7 +11,10 @@
  *                       "max_length": 128}
  *     image_config      image archs instead, JSON (as HF's preprocessor_config): {"image_mean": [0.5],
  *                       "image_std": [0.5], "resize": "refuse" | "bilinear"}, one mean and std per channel
- *     policy            JSON: the calibrated exit policy {"name": "epee", "tau": 0.05, "patience": 2}
+ *     policy            JSON: the calibrated exit policy {"name": "epee", "tau": 0.05, "patience": 2}, and when
+ *                       temperature scaling was fitted, "temperature": [T_1, ..., T_L] (one per exit, in
+ *                       [0.001, 1000]; exit i's logits are divided by T_i before the policy and the softmax;
+ *                       files without it, as before this key existed, serve the raw logits)
  *     metrics           JSON, opaque here: dev/test results written by the trainer (optional)
  *     train_config      JSON, opaque here: the effective training config (optional)
  *     checksum          "fnv1a64:<16 hex>" over the strings above and the labels (optional: a file edited by hand

@@ -36,6 +36,10 @@ float epee_normalized_entropy(const float *z, int C) {
   return (float)H;
 }
 
+void epee_scale_logits(const float *z, int C, float T, float *out) {
+  for (int k = 0; k < C; k++) out[k] = z[k] / T;
+}
+
 void epee_softmax(const float *z, int C, float *probs) {
   float m = z[epee_argmax(z, C)];
   double S = 0;

@@ -53,6 +53,10 @@ float epee_normalized_entropy(const float *z, int C);
 /* argmax of z[C]; ties -> lowest index. */
 int epee_argmax(const float *z, int C);
 
+/* out[C] = z[C] / T: temperature scaling of one exit's logits (T > 0). The engine and calibration both call this,
+ * so a scaled entropy is the same float on both sides. out may alias z. */
+void epee_scale_logits(const float *z, int C, float T, float *out);
+
 /* probs[C] = softmax(z[C]), max-subtracted; probs may alias z. */
 void epee_softmax(const float *z, int C, float *probs);
 

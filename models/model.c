@@ -77,6 +77,7 @@ void model_free(model *m) {
   if (m->free_impl) m->free_impl(m);
   params_free(&m->ps);
   free(m->impl);
+  free(m->temperature);
   memset(m, 0, sizeof *m);
 }
 

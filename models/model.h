@@ -58,6 +58,17 @@ typedef struct model model;
 /* What a backbone reads: token ids (model_batch.ids, a tokenizer in front) or images (model_batch.pixels). */
 typedef enum { MODEL_INPUT_TEXT, MODEL_INPUT_IMAGE } model_input;
 
+/* One key of HF's config.json (BertConfig, AlbertConfig, GPT2Config, ViTConfig) for an arch: either a
+ * model_config field (field >= 0), or a setting this build implements one way (field -1: when present, the key
+ * must have the value `is`, e.g. hidden_act "gelu"). Export writes every row, import reads every row. */
+typedef struct {
+  const char *key;
+  int field;      /* MF_*, or -1 */
+  double def;     /* field: value when the key is absent or null; NAN = required */
+  int def_hidden; /* field: when absent or null, def_hidden x hidden instead (GPT-2's n_inner: 4 x n_embd) */
+  const char *is; /* field -1: the value as JSON text ("gelu" unquoted, true, 1) */
+} hf_key;
+
 typedef struct {
   const char *name;              /* model.arch, the model file's arch */
   const char *summary;           /* one line for --help */
@@ -65,6 +76,9 @@ typedef struct {
   model_input input;
   const char *const *tokenizers; /* text: kinds it accepts (NULL-terminated), the first is its default; image: NULL */
   const char *hf_prefix;         /* its backbone's HF state_dict key prefix: "bert.", "albert.", "transformer.", "vit." */
+  const char *hf_model_type;     /* config.json "model_type" */
+  const char *hf_class;          /* config.json "architectures" of an export: the HF base model class */
+  const hf_key *hf_keys;         /* its config.json keys, {NULL}-terminated */
   /* Declares every parameter (model_create allocates them). -1 with e set on an invalid config. */
   int (*create)(model *m, epee_err *e);
   /* Random initialisation as HF's _init_weights (seeded; streams apart from dropout's). */
@@ -77,6 +91,8 @@ struct model {
   int n_layers, n_labels, hidden; /* = cfg.layers, cfg.num_labels, cfg.hidden */
   param_store ps;
   void *impl;
+  float *temperature; /* [n_layers] or NULL: exit l's logits are divided by temperature[l] before the exit policy
+                         and the probabilities (infer/engine.c; fitted on dev, stored in the model file); owned */
   tensor *(*embed)(epee_ctx *c, model *m, const model_batch *b);                    /* -> [B, T, D] */
   tensor *(*layer)(epee_ctx *c, model *m, int l, tensor *h, const model_batch *b); /* [B,T,D] -> [B,T,D] */
   tensor *(*exit)(epee_ctx *c, model *m, int l, tensor *h, const model_batch *b);  /* [B,T,D] -> [B, C] */
@@ -95,6 +111,22 @@ int model_arch_takes_tokenizer(const model_arch *a, const char *kind, char *list
 int model_create(model *m, const model_arch *arch, const model_config *cfg, params_use use, int64_t max_weights,
                  epee_err *e);
 void model_free(model *m);
+
+/* ---- HuggingFace config.json (models/hf_config.c) ---- */
+struct cJSON;
+/* The arch whose hf_model_type is t, or NULL. */
+const model_arch *model_find_hf_type(const char *t);
+/* Reads config.json's object into the fields arch reads: each row of arch->hf_keys, then fields HF has no key for
+ * (exit_norm, ...) from its "epee" object when present. *from_file gets the MF_BIT()s config.json decides (a key
+ * it gives, or HF's default for one it omits: GPT-2's layer_norm_epsilon 1e-5). Ranges and
+ * hidden % heads are checked; where names the file in messages. 0, or -1 with e set. */
+int hf_config_read(const model_arch *arch, const struct cJSON *root, const char *where, model_config *c,
+                   unsigned *from_file, epee_err *e);
+/* config.json's object for m: model_type, architectures, every hf_keys row, and an "epee" object with the fields
+ * HF has no key for. The caller adds the rest (labels) and frees it. */
+struct cJSON *hf_config_write(const model *m);
+/* x as the shortest decimal that reads back as x (1e-12, 0.1; not the float's double expansion 0.100000001) */
+struct cJSON *hf_json_float(float x);
 
 /* Positions per input: text the longest input (cfg.max_position), images the patches + [CLS]. */
 int model_max_tokens(const model *m);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Fuzzes the image readers with libFuzzer under ASan + UBSan (not part of CI: slow):
-#   fuzz_npy  .npy headers, whole .npz archives, and .npz archives built from the input's two parts
-#   fuzz_png  PNG decoding (chunk CRCs ignored, so that mutations reach the image data) and resizing
+# Fuzzes the untrusted-file readers with libFuzzer under ASan + UBSan (not part of CI: slow):
+#   fuzz_npy          .npy headers, whole .npz archives, and .npz archives built from the input's two parts
+#   fuzz_png          PNG decoding (chunk CRCs ignored, so that mutations reach the image data) and resizing
+#   fuzz_safetensors  safetensors headers and the float conversions (seeds: the tests/fixtures/hf weights)
+#   fuzz_hf_config    HF config.json mapped onto every backbone (seeds: the tests/fixtures/hf config.json files)
 # Usage: scripts/fuzz.sh [RUNS] [TARGET ...]   RUNS defaults to 1000000 per target (-runs=); targets run one
 # after the other (one process each). Builds into build/fuzz/ against the data/ sources directly; the seed
 # corpora are written there by fuzz/make_seeds.c (nothing binary is committed). Prints executions and crashes;
@@ -11,26 +13,36 @@ cd "$(dirname "$0")/.."
 runs=${1:-1000000}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_npy fuzz_png)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_npy fuzz_png fuzz_safetensors fuzz_hf_config)
 cc=${CC:-clang-14}
 out=build/fuzz
 libs="$(pkg-config --cflags --libs libzip spng) -lm"
 srcs="data/npy.c data/png_read.c data/image_set.c data/readfile.c"
 mkdir -p "$out"
-rm -rf "$out/corpus_npy" "$out/corpus_png"
-mkdir -p "$out/corpus_npy" "$out/corpus_png"
+rm -rf "$out"/corpus_*
+mkdir -p "$out/corpus_npy" "$out/corpus_png" "$out/corpus_safetensors" "$out/corpus_hf_config"
+for a in bert albert gpt2 vit; do
+  cp "tests/fixtures/hf/$a/model.safetensors" "$out/corpus_safetensors/$a"
+  cp "tests/fixtures/hf/$a/config.json" "$out/corpus_hf_config/$a"
+done
 $cc -O1 -I. -D_POSIX_C_SOURCE=200809L fuzz/make_seeds.c -o "$out/make_seeds" $libs
 "$out/make_seeds" "$out/corpus_npy" "$out/corpus_png"
 status=0
 for t in "${targets[@]}"; do
-  [ -f "fuzz/$t.c" ] || { echo "fuzz: no fuzz/$t.c (targets: fuzz_npy fuzz_png)" >&2; exit 2; }
+  [ -f "fuzz/$t.c" ] || { echo "fuzz: no fuzz/$t.c (targets: fuzz_npy fuzz_png fuzz_safetensors fuzz_hf_config)" >&2; exit 2; }
+  case $t in # what each target reads, and how long its inputs may be
+    fuzz_safetensors) tsrcs="core/safetensors.c" tlibs="$(pkg-config --cflags --libs libcjson) -lm" maxlen=65536 ;;
+    fuzz_hf_config) tsrcs="models/*.c core/*.c" maxlen=8192 # (clang cannot vectorise the simd loops at -O1)
+      tlibs="$(pkg-config --cflags --libs libcjson hdf5-serial) -ldnnl -fopenmp -lm -Wno-pass-failed" ;;
+    *) tsrcs=$srcs tlibs=$libs maxlen=4096 ;;
+  esac
   $cc -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Wall -Wextra -Werror -I. \
-    -D_POSIX_C_SOURCE=200809L -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION "fuzz/$t.c" $srcs -o "$out/$t" $libs
+    -D_POSIX_C_SOURCE=200809L -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION "fuzz/$t.c" $tsrcs -o "$out/$t" $tlibs
   corpus="$out/corpus_${t#fuzz_}"
   rm -f "$out/$t"-crash-* "$out/$t"-leak-* "$out/$t"-timeout-* "$out/$t"-oom-*
   echo "=== $t: $runs runs, seeds $(ls "$corpus" | wc -l) in $corpus ==="
   set +e
-  "$out/$t" -runs="$runs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  "$out/$t" -runs="$runs" -max_len="$maxlen" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$out/$t-" "$corpus" > "$out/$t.log" 2>&1
   rc=$?
   set -e

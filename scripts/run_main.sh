@@ -10,9 +10,10 @@ config=${1:-configs/bert_go.yaml}
 shift || true
 scripts/setup.sh
 scripts/fetch_data.sh
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release > /dev/null
-cmake --build build/release -j"$(nproc)" --target epee-train epee-infer
-build/release/train/epee-train "$config" "$@"
+echo "building (log: build/release.log)"
+scripts/quiet.sh build/release.log cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release
+scripts/quiet.sh build/release.log cmake --build build/release -j"$(nproc)" --target epee-train epee-infer
+build/release/train/epee-train --overwrite "$config" "$@" # the main job trains afresh each time
 # run.dir and data.test as the trainer saw them: the effective config it saved, or overrides
 value() { sed -n "s/^ *$1: *\"\{0,1\}\([^\"# ]*\).*/\1/p" "$2" | head -1; }
 run_dir=$(value dir "$config")

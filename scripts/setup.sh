@@ -8,6 +8,8 @@ pkgs=(gcc make cmake pkg-config libdnnl-dev libhdf5-dev libyaml-dev libcunit1-de
 pkgs+=(g++ libsentencepiece-dev sentencepiece libunistring-dev)
 # ViT image data: .npz (MedMNIST) via libzip, PNG via libspng
 pkgs+=(libzip-dev libspng-dev zlib1g-dev)
+# packaging: man pages of the CLIs from their --help; python3 runs the ctypes module's test (python/epee.py)
+pkgs+=(help2man python3)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do

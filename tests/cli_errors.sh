@@ -40,7 +40,6 @@ expect "train: more ALBERT groups than layers" 1 "model.hidden_groups (7) exceed
 printf 'text\tlabel\nw1 w2\tA\nw2\tB\n' > "$tmp/a.tsv"
 printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\nw1\nw2\n' > "$tmp/vocab.txt"
 printf 'data:\n  train: %s/a.tsv\n  dev: %s/a.tsv\n  test: %s/a.tsv\ntokenizer:\n  vocab: %s/vocab.txt\nrun:\n  dir: %s/run\n' "$tmp" "$tmp" "$tmp" "$tmp" "$tmp" > "$tmp/data.yaml"
-expect "train: cased tokenizer refused" 1 "vocab.txt: tokenizer.lowercase false is not supported" -- "$train" "$tmp/data.yaml" tokenizer.lowercase=false
 printf '[UNK]\n[CLS]\n[SEP]\nw1\nw2\n' > "$tmp/no_pad.txt"
 expect "train: vocabulary without [PAD]" 1 "no_pad.txt: vocabulary has no [PAD] line" -- "$train" "$tmp/data.yaml" tokenizer.vocab="$tmp/no_pad.txt"
 expect "train: GPT-2 without its merges" 1 "tokenizer bpe: no file given for its merges.txt" -- "$train" "$tmp/data.yaml" model.arch=gpt2
@@ -54,5 +53,28 @@ expect "train: corrupt .npz" 1 "bad.npz" -- "$train" "$tmp/img.yaml" model.arch=
 mkdir -p "$tmp/imgdir"
 expect "train: empty image folder" 1 "imgdir" -- "$train" "$tmp/img.yaml" model.arch=vit data.train="$tmp/imgdir"
 expect "infer: --tokenize needs --input" 2 "--tokenize needs --input" -- "$infer" "$tmp/text.h5" --tokenize
+# run folders: what is not one, or has no checkpoint yet, is said in one line; a bad input creates no folder
+expect "train: resume a folder that is no run" 1 "$tmp/imgdir: not a run folder (no config.yaml): cannot resume" -- "$train" --resume "$tmp/imgdir"
+expect "train: --overwrite without a config" 2 "no CONFIG.yaml after '--overwrite'" -- "$train" --overwrite
+expect "train: bad input creates no run folder" 1 "data.train: a.tsv: cannot read it" -- "$train" "$tmp/ok.yaml" run.dir="$tmp/never" tokenizer.vocab=/dev/null
+if [ -e "$tmp/never" ]; then fail=$((fail + 1)); echo "FAIL a refused run created its run folder"; else pass=$((pass + 1)); fi
+# no arguments: the usage (several lines, no empty config-key list) and exit 2
+"$train" > "$tmp/out" 2> "$tmp/err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q "^usage: epee-train" "$tmp/err" && ! grep -q "Config keys" "$tmp/err"; then
+  pass=$((pass + 1)); echo "ok   train: no arguments prints the usage"
+else
+  fail=$((fail + 1)); echo "FAIL train: no arguments: rc $rc: $(cat "$tmp/err")"
+fi
+# scripts/quiet.sh: silent when the command works, its whole output and status when it fails
+out=$(scripts/quiet.sh "$tmp/q.log" sh -c 'echo noisy; echo noisier >&2' 2>&1)
+rc1=$?
+out2=$(scripts/quiet.sh "$tmp/q.log" sh -c 'echo compiler says why; exit 3' 2>&1)
+rc2=$?
+if [ "$rc1" -eq 0 ] && [ -z "$out" ] && [ "$rc2" -eq 3 ] && printf '%s' "$out2" | grep -q "compiler says why"; then
+  pass=$((pass + 1)); echo "ok   quiet.sh: silent build unless it fails"
+else
+  fail=$((fail + 1)); echo "FAIL quiet.sh: rc $rc1/$rc2, output '$out' / '$out2'"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -3,6 +3,7 @@
  * errors, and agreement with the streaming policy code on random logits. */
 #include <CUnit/CUnit.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ static int suite_clean(void) {
 
 static calib_grid grid(calib_rule rule, double within, double budget) {
   return (calib_grid){.kinds = all_kinds, .n_kinds = 5, .taus = taus, .n_taus = 3, .pats = NULL, .n_pats = 0,
-                      .rule = rule, .within = within, .layer_budget = budget};
+                      .rule = rule, .within = within, .layer_budget = budget, .max_recall_drop = 1};
 }
 
 /* Hand-worked points in grid order (patience list empty -> p in {1, 2}). pcee at tau 0.005/0.01 and
@@ -194,26 +195,29 @@ static void test_csv_and_svg(void) {
   snprintf(tmp, sizeof tmp, "%s.tmp", svg);
   CU_ASSERT_FALSE(exists(tmp));
 
+  /* the last exit is right on all four, so disagreement = harm = 1 - accuracy; recall drop by hand from the
+   * trajectories (e.g. epee 0.6/1 answers 0 0 1 0: class 1 loses both, class 0 one of two) */
   const char *want_csv =
-      "policy,tau,patience,accuracy,macro_f1,mean_exit_layer,layer_speedup,chosen\n"
-      "none,,,1.000000,1.000000,3.0000,1.0000,1\n"
-      "entropy,0.005,,1.000000,1.000000,2.5000,1.2000,1\n"
-      "entropy,0.01,,1.000000,1.000000,2.5000,1.2000,0\n"
-      "entropy,0.6,,0.500000,0.333333,1.7500,1.7143,0\n"
-      "patience,,1,0.750000,0.733333,2.5000,1.2000,0\n"
-      "patience,,2,1.000000,1.000000,3.0000,1.0000,1\n"
-      "epee,0.005,1,0.750000,0.733333,2.2500,1.3333,0\n"
-      "epee,0.005,2,1.000000,1.000000,2.5000,1.2000,1\n"
-      "epee,0.01,1,0.750000,0.733333,2.2500,1.3333,0\n"
-      "epee,0.01,2,1.000000,1.000000,2.5000,1.2000,0\n"
-      "epee,0.6,1,0.250000,0.200000,1.5000,2.0000,0\n"
-      "epee,0.6,2,0.500000,0.333333,1.7500,1.7143,0\n"
-      "pcee,0.005,1,1.000000,1.000000,2.5000,1.2000,1\n"
-      "pcee,0.005,2,1.000000,1.000000,2.7500,1.0909,0\n"
-      "pcee,0.01,1,1.000000,1.000000,2.5000,1.2000,0\n"
-      "pcee,0.01,2,1.000000,1.000000,2.7500,1.0909,0\n"
-      "pcee,0.6,1,0.500000,0.333333,1.7500,1.7143,0\n"
-      "pcee,0.6,2,1.000000,1.000000,2.7500,1.0909,0\n";
+      "policy,tau,patience,accuracy,macro_f1,mean_exit_layer,layer_speedup,disagreement,harm,max_recall_drop,"
+      "risk_p_value,risk_certified,chosen\n"
+      "none,,,1.000000,1.000000,3.0000,1.0000,0.000000,0.000000,0.000000,,0,1\n"
+      "entropy,0.005,,1.000000,1.000000,2.5000,1.2000,0.000000,0.000000,0.000000,,0,1\n"
+      "entropy,0.01,,1.000000,1.000000,2.5000,1.2000,0.000000,0.000000,0.000000,,0,0\n"
+      "entropy,0.6,,0.500000,0.333333,1.7500,1.7143,0.500000,0.500000,1.000000,,0,0\n"
+      "patience,,1,0.750000,0.733333,2.5000,1.2000,0.250000,0.250000,0.500000,,0,0\n"
+      "patience,,2,1.000000,1.000000,3.0000,1.0000,0.000000,0.000000,0.000000,,0,1\n"
+      "epee,0.005,1,0.750000,0.733333,2.2500,1.3333,0.250000,0.250000,0.500000,,0,0\n"
+      "epee,0.005,2,1.000000,1.000000,2.5000,1.2000,0.000000,0.000000,0.000000,,0,1\n"
+      "epee,0.01,1,0.750000,0.733333,2.2500,1.3333,0.250000,0.250000,0.500000,,0,0\n"
+      "epee,0.01,2,1.000000,1.000000,2.5000,1.2000,0.000000,0.000000,0.000000,,0,0\n"
+      "epee,0.6,1,0.250000,0.200000,1.5000,2.0000,0.750000,0.750000,1.000000,,0,0\n"
+      "epee,0.6,2,0.500000,0.333333,1.7500,1.7143,0.500000,0.500000,1.000000,,0,0\n"
+      "pcee,0.005,1,1.000000,1.000000,2.5000,1.2000,0.000000,0.000000,0.000000,,0,1\n"
+      "pcee,0.005,2,1.000000,1.000000,2.7500,1.0909,0.000000,0.000000,0.000000,,0,0\n"
+      "pcee,0.01,1,1.000000,1.000000,2.5000,1.2000,0.000000,0.000000,0.000000,,0,0\n"
+      "pcee,0.01,2,1.000000,1.000000,2.7500,1.0909,0.000000,0.000000,0.000000,,0,0\n"
+      "pcee,0.6,1,0.500000,0.333333,1.7500,1.7143,0.500000,0.500000,1.000000,,0,0\n"
+      "pcee,0.6,2,1.000000,1.000000,2.7500,1.0909,0.000000,0.000000,0.000000,,0,0\n";
   char *got = slurp(csv);
   CU_ASSERT_PTR_NOT_NULL_FATAL(got);
   if (strcmp(got, want_csv)) printf("\n  got CSV:\n%s", got);
@@ -306,6 +310,231 @@ static void test_matches_streaming(void) {
   free(z);
 }
 
+/* The risk rule on the tiny set, worked out by hand. Losses = wrong answers (the last exit is always right).
+ * epsilon 0.3: P(Bin(4, 0.3) <= 0) = 0.2401, <= 1: 0.6517, <= 2: 0.9163. delta 0.5: entropy's one chain (tau
+ * ascending) certifies 0.005 and 0.01 (0 losses), not 0.6 (2); patience's (p descending) p=2, not p=1 (1 loss);
+ * epee's two chains at 0.25 each: p=2 certifies 0.005 and 0.01, p=1 fails at once (1 loss); pcee: p=2 all three
+ * (0 losses), p=1 0.005 and 0.01. Fastest certified, ties -> smaller tau: {0, 1, 5, 7, 12}. delta 0.2: even 0.2401
+ * fails (0.2 for one chain, 0.1 for two): everything falls back to the none point. */
+static void test_risk_rule_by_hand(void) {
+  calib_grid g = grid(CALIB_RULE_RISK, 0, 0);
+  g.epsilon = 0.3, g.delta = 0.5;
+  calib_result r;
+  epee_err e = {{0}};
+  CU_ASSERT_FATAL(calib_run(logits, gold, N, L, C, &g, &r, &e) == 0);
+  const int want[5] = {0, 1, 5, 7, 12}, chains[5] = {0, 1, 1, 2, 2};
+  const int certified[18] = {0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 1, 1, 0, 1};
+  for (int k = 0; k < 5; k++) {
+    CU_ASSERT_EQUAL(r.chosen[k], want[k]);
+    CU_ASSERT_EQUAL(r.risk_fallback[k], 0);
+    CU_ASSERT_EQUAL(r.risk_chains[k], chains[k]);
+  }
+  for (int i = 0; i < 18; i++) CU_ASSERT_EQUAL(r.points[i].certified, certified[i]);
+  CU_ASSERT(isnan(r.points[0].p_value));
+  CU_ASSERT_DOUBLE_EQUAL(r.points[1].p_value, 0.2401, 1e-12);
+  CU_ASSERT_DOUBLE_EQUAL(r.points[4].p_value, 0.6517, 1e-12);
+  CU_ASSERT_DOUBLE_EQUAL(r.points[3].p_value, 0.9163, 1e-12);
+  /* the accuracy-drop form has the same losses here */
+  g.risk = CALIB_RISK_ACCURACY_DROP;
+  CU_ASSERT_FATAL(calib_choose(&r, &g, &e) == 0);
+  for (int k = 0; k < 5; k++) CU_ASSERT_EQUAL(r.chosen[k], want[k]);
+  g.delta = 0.2;
+  CU_ASSERT_FATAL(calib_choose(&r, &g, &e) == 0);
+  for (int k = 0; k < 5; k++) {
+    CU_ASSERT_EQUAL(r.chosen[k], 0);
+    CU_ASSERT_EQUAL(r.risk_fallback[k], k > 0);
+  }
+  CU_ASSERT_EQUAL(calib_risk_min_n(0.3, 0.2), 5); /* 0.7^4 = 0.24 > 0.2 >= 0.7^5 = 0.168 */
+  CU_ASSERT_EQUAL(calib_risk_min_n(0.01, 0.1), 230);
+  calib_result_free(&r);
+  /* none is its fallback: a grid without it is refused */
+  calib_grid gn = g;
+  gn.kinds = all_kinds + 1, gn.n_kinds = 4;
+  CU_ASSERT_EQUAL(calib_run(logits, gold, N, L, C, &gn, &r, &e), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "rule risk needs policy none"));
+  calib_grid gb = g;
+  gb.epsilon = 0;
+  CU_ASSERT_EQUAL(calib_run(logits, gold, N, L, C, &gb, &r, &e), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "epsilon and delta in (0, 1)"));
+  calib_result_free(&r);
+}
+
+static void test_binomial_cdf(void) {
+  CU_ASSERT_DOUBLE_EQUAL(calib_binom_cdf(2, 10, 0.5), 56.0 / 1024, 1e-14);
+  CU_ASSERT_DOUBLE_EQUAL(calib_binom_cdf(0, 4, 0.3), 0.2401, 1e-14);
+  CU_ASSERT_EQUAL(calib_binom_cdf(-1, 10, 0.5), 0);
+  CU_ASSERT_EQUAL(calib_binom_cdf(10, 10, 0.5), 1);
+  /* large n: the sum of all terms is 1, and the median of Bin(20000, 0.01) sits at 200 */
+  CU_ASSERT_DOUBLE_EQUAL(calib_binom_cdf(19999, 20000, 0.01), 1, 1e-9);
+  double below = calib_binom_cdf(199, 20000, 0.01), at = calib_binom_cdf(200, 20000, 0.01);
+  CU_ASSERT(below < 0.5 && at > 0.5 && at - below > 0.02 && at - below < 0.03); /* P(X = 200) = 0.0282 */
+}
+
+/* Heuristic rule options: macro-F1 as the metric and the per-class recall floor. */
+static void test_metric_and_recall_floor(void) {
+  calib_grid g = grid(CALIB_RULE_FASTEST_WITHIN, 0.3, 0);
+  calib_result r;
+  epee_err e = {{0}};
+  /* within 30 points: accuracy 0.75 qualifies (patience p=1, epee 0.005/1), so do their macro-F1 0.733 */
+  g.metric = CALIB_METRIC_MACRO_F1;
+  CU_ASSERT_FATAL(calib_run(logits, gold, N, L, C, &g, &r, &e) == 0);
+  CU_ASSERT_EQUAL(r.chosen[EPEE_POLICY_PATIENCE], 4);
+  CU_ASSERT_EQUAL(r.chosen[EPEE_POLICY_EPEE], 6);
+  g.within = 0.26; /* macro-F1 0.733 is 0.267 below 1: now excluded, while accuracy 0.75 would still pass */
+  CU_ASSERT_FATAL(calib_choose(&r, &g, &e) == 0);
+  CU_ASSERT_EQUAL(r.chosen[EPEE_POLICY_PATIENCE], 5);
+  CU_ASSERT_EQUAL(r.chosen[EPEE_POLICY_EPEE], 7);
+  g.metric = CALIB_METRIC_ACCURACY;
+  CU_ASSERT_FATAL(calib_choose(&r, &g, &e) == 0);
+  CU_ASSERT_EQUAL(r.chosen[EPEE_POLICY_EPEE], 6);
+  g.max_recall_drop = 0.4; /* epee 0.005/1 costs class 0 half its recall */
+  CU_ASSERT_FATAL(calib_choose(&r, &g, &e) == 0);
+  CU_ASSERT_EQUAL(r.chosen[EPEE_POLICY_PATIENCE], 5);
+  CU_ASSERT_EQUAL(r.chosen[EPEE_POLICY_EPEE], 7);
+  calib_result_free(&r);
+}
+
+/* ---- the guarantee, checked: synthetic logits with a known risk curve ----------------------------------
+ * Two exits, two classes, gold = the last exit's label (so accuracy drop = disagreement). A sample has a
+ * difficulty v ~ U(0, 1); its first exit has margin 12 (1 - v) (entropy increasing in v) and disagrees with the
+ * last exit with probability v. Policy entropy at tau exits early iff v < v*(tau), so its risk is exactly
+ * E[v 1{v < v*}] = v*^2 / 2. Over many independent dev draws (as many random splits of an unlimited pool), the
+ * risk rule's choice must have risk > epsilon in at most a delta fraction of draws; the heuristic rule given the
+ * same budget (within = epsilon) exceeds it far more often. */
+static uint64_t rng_state;
+static double unif(void) {
+  rng_state += 0x9E3779B97F4A7C15ull; /* splitmix64 */
+  uint64_t z = rng_state;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+}
+
+static void first_exit(double v, int label, float *z) {
+  z[label] = (float)(12 * (1 - v)), z[1 - label] = 0;
+}
+
+/* v*(tau): the difficulty at which the first exit's entropy reaches tau (bisection; entropy increases with v) */
+static double v_star(float tau) {
+  double lo = 0, hi = 1;
+  for (int it = 0; it < 60; it++) {
+    double mid = (lo + hi) / 2;
+    float z[2];
+    first_exit(mid, 0, z);
+    if (epee_normalized_entropy(z, 2) < tau) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static void test_risk_guarantee_holds_and_heuristic_fails(void) {
+  enum { TRIALS = 400, ND = 400, NT = 40 };
+  const double eps = 0.05, delta = 0.1;
+  float taus[NT], *z = malloc(sizeof(float) * ND * 2 * 2);
+  int gd[ND];
+  calib_log_range(1e-3, 1, NT, taus);
+  const epee_policy_kind kinds[2] = {EPEE_POLICY_NONE, EPEE_POLICY_ENTROPY};
+  calib_grid g = {.kinds = kinds, .n_kinds = 2, .taus = taus, .n_taus = NT, .rule = CALIB_RULE_RISK,
+                  .within = eps, .max_recall_drop = 1, .epsilon = eps, .delta = delta};
+  calib_grid h = g;
+  h.rule = CALIB_RULE_FASTEST_WITHIN;
+  int exceed[2] = {0, 0};
+  double speed[2] = {0, 0};
+  rng_state = 2026;
+  for (int t = 0; t < TRIALS; t++) {
+    for (int n = 0; n < ND; n++) {
+      double v = unif();
+      int last = unif() < 0.5, first = unif() < v ? 1 - last : last;
+      first_exit(v, first, z + n * 4);
+      z[n * 4 + 2 + last] = 10, z[n * 4 + 2 + 1 - last] = 0;
+      gd[n] = last;
+    }
+    calib_result r;
+    epee_err e = {{0}};
+    CU_ASSERT_FATAL(calib_run(z, gd, ND, 2, 2, &g, &r, &e) == 0);
+    for (int rule = 0; rule < 2; rule++) {
+      CU_ASSERT_FATAL(calib_choose(&r, rule ? &h : &g, &e) == 0);
+      const calib_point *p = &r.points[r.chosen[EPEE_POLICY_ENTROPY]];
+      double vs = p->pol.kind == EPEE_POLICY_NONE ? 0 : v_star(p->pol.tau);
+      exceed[rule] += vs * vs / 2 > eps;
+      speed[rule] += p->speedup / TRIALS;
+    }
+    calib_result_free(&r);
+  }
+  double rate_risk = (double)exceed[0] / TRIALS, rate_heur = (double)exceed[1] / TRIALS;
+  double tol = 3 * sqrt(delta * (1 - delta) / TRIALS);
+  printf("\n  risk > %.2f in %.1f%% of %d draws with rule risk (delta %.0f%%, mean speed-up %.2fx), %.1f%% with "
+         "fastest_within (%.2fx) ", eps, 100 * rate_risk, TRIALS, 100 * delta, speed[0], 100 * rate_heur, speed[1]);
+  CU_ASSERT(rate_risk <= delta + tol);
+  CU_ASSERT(rate_heur > delta + tol); /* the heuristic violates the same guarantee */
+  CU_ASSERT(speed[0] > 1.1); /* and the risk rule is not vacuous (the most a risk of 0.05 allows: 1.19x) */
+  free(z);
+}
+
+/* Temperature scaling recovers known temperatures: labels drawn from softmax(s), exits given T * s. */
+static void test_temperature_recovers_known(void) {
+  enum { TN = 20000, TL = 3, TC = 4 };
+  const float want[TL] = {2.5f, 0.5f, 1.0f};
+  float *z = malloc(sizeof(float) * TN * TL * TC), got[TL];
+  int *g = malloc(sizeof(int) * TN);
+  rng_state = 7;
+  for (int n = 0; n < TN; n++) {
+    double s[TC], sum = 0, u = unif();
+    for (int c = 0; c < TC; c++) { /* Box-Muller: s_c ~ N(0, 1.5^2) */
+      s[c] = 1.5 * sqrt(-2 * log(1 - unif())) * cos(6.283185307179586 * unif());
+      sum += exp(s[c]);
+    }
+    g[n] = TC - 1;
+    for (int c = 0; c < TC; c++)
+      if ((u -= exp(s[c]) / sum) < 0) {
+        g[n] = c;
+        break;
+      }
+    for (int l = 0; l < TL; l++)
+      for (int c = 0; c < TC; c++) z[(n * TL + l) * TC + c] = (float)(want[l] * s[c]);
+  }
+  calib_fit_temperature(z, g, TN, TL, TC, got);
+  printf("\n  fitted T %.3f %.3f %.3f (true 2.5 0.5 1) ", got[0], got[1], got[2]);
+  for (int l = 0; l < TL; l++) CU_ASSERT(fabs(got[l] / want[l] - 1) < 0.05);
+  /* scaled by the fit, the exits agree with each other (all are s up to the fit's error) */
+  calib_apply_temperature(z, TN, TL, TC, got, z);
+  CU_ASSERT(fabs(z[0] - z[TC]) < 0.05 * fabs(z[0]) + 1e-3);
+  /* separable data: the likelihood keeps rising as T falls, so the fit stops at the lower bound */
+  for (int n = 0; n < TN; n++)
+    for (int l = 0; l < TL; l++)
+      for (int c = 0; c < TC; c++) z[(n * TL + l) * TC + c] = c == g[n] ? 3.0f : 0.0f;
+  calib_fit_temperature(z, g, TN, TL, TC, got);
+  CU_ASSERT_DOUBLE_EQUAL(got[0], CALIB_T_MIN, 1e-6);
+  free(z), free(g);
+}
+
+/* ECE by hand: bins ((b-1)/15, b/15]; 0.95, 0.95 and 1.0 share the last bin (accuracy 2/3, confidence 0.9667),
+ * 0.55 is alone in bin 9 (right), 0 in the first (wrong): ECE = 3/5 * 0.3 + 1/5 * 0.45 = 0.27. */
+static void test_ece_and_reliability_svg(void) {
+  const float conf[5] = {0.95f, 0.95f, 0.55f, 0.0f, 1.0f};
+  const int ok[5] = {1, 0, 1, 0, 1};
+  metric_reliability rel[2];
+  metric_reliability_of(conf, ok, 5, &rel[0]);
+  CU_ASSERT_DOUBLE_EQUAL(rel[0].ece, 0.27, 1e-6);
+  CU_ASSERT_EQUAL(rel[0].count[14], 3);
+  CU_ASSERT_EQUAL(rel[0].count[8], 1);
+  CU_ASSERT_EQUAL(rel[0].count[0], 1);
+  CU_ASSERT_DOUBLE_EQUAL(rel[0].acc[14], 2.0 / 3, 1e-12);
+  metric_reliability_of(conf, ok, 2, &rel[1]);
+  char svg[128];
+  snprintf(svg, sizeof svg, "%s/reliability.svg", dir);
+  epee_err e = {{0}};
+  const char *names[2] = {"last exit", "EPEE answers"};
+  CU_ASSERT_FATAL(calib_write_reliability_svg(rel, names, 2, "test", svg, &e) == 0);
+  char *got = slurp(svg);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+  CU_ASSERT_EQUAL(count(got, "<polyline"), 3); /* two series and the diagonal */
+  CU_ASSERT_PTR_NOT_NULL(strstr(got, "last exit (ECE 27.00%)"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(got, "EPEE answers (ECE 45.00%)")); /* bin 14: confidence 0.95, accuracy 0.5 */
+  free(got);
+  unlink(svg);
+}
+
 void epee_register_tests(void) {
   CU_pSuite s = CU_add_suite("calibrate", suite_init, suite_clean);
   CU_add_test(s, "every grid point by hand", test_points);
@@ -314,4 +543,11 @@ void epee_register_tests(void) {
   CU_add_test(s, "CSV text and SVG structure", test_csv_and_svg);
   CU_add_test(s, "bad grid and labels", test_errors);
   CU_add_test(s, "simulation equals streaming decisions", test_matches_streaming);
+  CU_add_test(s, "risk rule: fixed-sequence chains by hand", test_risk_rule_by_hand);
+  CU_add_test(s, "exact binomial tail", test_binomial_cdf);
+  CU_add_test(s, "macro-F1 metric and per-class recall floor", test_metric_and_recall_floor);
+  CU_add_test(s, "risk guarantee holds over dev draws; fastest_within violates it",
+              test_risk_guarantee_holds_and_heuristic_fails);
+  CU_add_test(s, "temperature scaling recovers known temperatures", test_temperature_recovers_known);
+  CU_add_test(s, "ECE by hand and the reliability diagram", test_ece_and_reliability_svg);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "models/model.h"
@@ -137,9 +138,16 @@ static void test_defaults(void) {
   const char *policies[] = {"none", "entropy", "patience", "epee", "pcee"};
   CU_ASSERT_EQUAL_FATAL(c.calibrate.policies.n, 5);
   for (int i = 0; i < 5; i++) CU_ASSERT_STRING_EQUAL(c.calibrate.policies.v[i], policies[i]);
-  const double tau[] = {0.001, 0.005, 0.01, 0.03, 0.05, 0.1};
-  CU_ASSERT_EQUAL_FATAL(c.calibrate.tau.n, 6);
-  for (int i = 0; i < 6; i++) CU_ASSERT_EQUAL(c.calibrate.tau.v[i], tau[i]);
+  const double tau[] = {0.001, 0.005, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1};
+  CU_ASSERT_EQUAL_FATAL(c.calibrate.tau.n, 11);
+  for (int i = 0; i < 11; i++) CU_ASSERT_EQUAL(c.calibrate.tau.v[i], tau[i]);
+  CU_ASSERT_EQUAL(c.calibrate.tau_range.n, 0);
+  CU_ASSERT_EQUAL(c.calibrate.metric, CFG_METRIC_ACCURACY);
+  CU_ASSERT_EQUAL(c.calibrate.max_recall_drop, 1.0);
+  CU_ASSERT_EQUAL(c.calibrate.risk, CFG_RISK_DISAGREEMENT);
+  CU_ASSERT_EQUAL(c.calibrate.epsilon, 0.005);
+  CU_ASSERT_EQUAL(c.calibrate.delta, 0.1);
+  CU_ASSERT_FALSE(c.calibrate.temperature);
   CU_ASSERT_EQUAL(c.calibrate.patience.n, 0);
   CU_ASSERT_EQUAL(c.calibrate.rule, CFG_RULE_FASTEST_WITHIN);
   CU_ASSERT_EQUAL(c.calibrate.within, 0.005);
@@ -534,14 +542,15 @@ static void test_json(void) {
   const char *head = "{\"model\":{\"arch\":\"bert\",\"hidden\":256,\"layers\":6,\"heads\":4,\"intermediate\":1024,"
                      "\"max_position\":512,\"type_vocab\":2,\"embedding_size\":128,\"hidden_groups\":1,"
                      "\"exit_norm\":true,\"image_size\":28,\"patch_size\":4,\"channels\":1,\"hidden_dropout\":0.1,\"attention_dropout\":0.1,"
-                     "\"exit_dropout\":0.1,\"layer_norm_eps\":1.0e-12,\"init_std\":0.02,\"num_labels\":0},"
+                     "\"exit_dropout\":0.1,\"layer_norm_eps\":1.0e-12,\"init_std\":0.02,\"num_labels\":0,"
+                     "\"init\":\"\",\"init_exits\":false},"
                      "\"tokenizer\":{\"kind\":\"\",\"vocab\":\"data/cache/vocab/vocab.txt\",\"merges\":\"\","
                      "\"lowercase\":true,\"max_length\":128},";
   CU_ASSERT_EQUAL(strncmp(j, head, strlen(head)), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"lr\":0.0001,"));
   CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"clip\":1.0,"));
   CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"loss_weights\":\"asc\","));
-  CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"tau\":[0.001, 0.005, 0.01, 0.03, 0.05, 0.1],"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"tau\":[0.001, 0.005, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0],"));
   CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"patience\":[],"));
   CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"run\":{\"dir\":\"\",\"seed\":1234,\"threads\":2}}"));
   CU_ASSERT_EQUAL(j[strlen(j) - 1], '}');
@@ -556,15 +565,19 @@ static void test_help(void) {
       "model.type_vocab", "model.embedding_size", "model.hidden_groups", "model.exit_norm", "model.image_size",
       "model.patch_size", "model.channels", "model.hidden_dropout",
       "model.attention_dropout", "model.exit_dropout", "model.layer_norm_eps", "model.init_std", "model.num_labels",
+      "model.init", "model.init_exits",
       "tokenizer.kind", "tokenizer.vocab", "tokenizer.merges", "tokenizer.lowercase", "tokenizer.max_length",
       "data.train", "data.dev", "data.test", "data.format", "data.text_column",
       "data.text_b_column", "data.label_column", "data.labels", "image.mean", "image.std", "image.resize",
       "image.crop_padding", "image.hflip", "train.epochs", "train.max_steps",
       "train.batch_size", "train.lr", "train.exit_lr", "train.weight_decay", "train.warmup", "train.clip",
       "train.adam_beta1", "train.adam_beta2", "train.adam_eps", "train.loss_weights", "train.eval_every",
-      "train.best_metric", "train.early_stop", "train.log_every", "calibrate.policies", "calibrate.tau",
-      "calibrate.patience", "calibrate.rule", "calibrate.within", "calibrate.layer_budget", "calibrate.batch",
-      "export.path", "export.enabled", "run.dir", "run.seed", "run.threads",
+      "train.best_metric", "train.early_stop", "train.log_every", "train.checkpoint_every_s",
+      "calibrate.policies", "calibrate.tau", "calibrate.tau_range",
+      "calibrate.patience", "calibrate.rule", "calibrate.metric", "calibrate.within", "calibrate.max_recall_drop",
+      "calibrate.layer_budget", "calibrate.risk", "calibrate.epsilon", "calibrate.delta", "calibrate.temperature",
+      "calibrate.batch",
+      "export.path", "export.enabled", "export.hf", "run.dir", "run.seed", "run.threads",
   };
   char *text = NULL;
   size_t len = 0;
@@ -603,8 +616,10 @@ static void test_shipped_configs(void) {
       CU_ASSERT_STRING_EQUAL(c.data.train, "data/cache/go/train.tsv");
       CU_ASSERT_STRING_EQUAL(c.run.dir, "runs/bert_go");
     } else {
-      CU_ASSERT(c.model.layers == 12 && c.model.hidden == 768 && c.model.heads == 12);
-      CU_ASSERT(c.model.intermediate == 3072 && c.tokenizer.max_length == 128);
+      /* a fine-tuning config: the model's shape comes from model.init's config.json (tests/test_hf.c) */
+      CU_ASSERT_STRING_EQUAL(c.model.init, "data/pretrained/bert-base-uncased");
+      CU_ASSERT(c.train.lr == 3e-5 && c.train.exit_lr == 1e-4 && c.tokenizer.max_length == 128);
+      CU_ASSERT_STRING_EQUAL(c.export.hf, "hf");
       CU_ASSERT_STRING_EQUAL(c.data.test, "data/i2b2/test.tsv");
     }
     cfg_free(&c);
@@ -666,14 +681,22 @@ static void test_garbage(void) {
   }
   CU_ASSERT_EQUAL(failures, 0);
   free(buf);
-  size_t deep = 5000; /* libyaml is quadratic in nesting depth: keep it quick */
+  /* 100k '[' (40 s in libyaml's loader, quadratic) are refused at the first level too deep, at once */
+  size_t deep = 100000;
   char *nest = malloc(deep + 32);
   strcpy(nest, "model:\n  hidden: ");
   memset(nest + strlen(nest), '[', deep);
   nest[17 + deep] = 0;
   epee_config c;
   epee_err e = {{0}};
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   CU_ASSERT_EQUAL(load_text(nest, &c, &e), -1);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+  printf("  100k [ refused in %.3f s: %s\n", secs, e.msg);
+  CU_ASSERT(secs < 2.0);
+  expect_msg(e.msg + strlen(path), ":2:25: nested deeper than 16 levels", __LINE__);
   cfg_free(&c);
   free(nest);
 }

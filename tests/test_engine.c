@@ -7,6 +7,7 @@
  *  - every policy and setting: each row's exit layer and label == the policy simulated on that row's
  *    all-exit logits (epee_policy_run), the calibration path; so compaction and trimming are exact, also for
  *    a causal model whose exits read the last real token;
+ *  - the same with per-exit temperatures (the engine divides each exit's logits before the policy and softmax);
  *  - a batch == its rows one by one; extra padding, garbage padding ids and row order change nothing;
  *  - no allocation after warm-up; a whole dataset comes back in input order, also with several policies
  *    interleaved (the timing runner).
@@ -153,13 +154,16 @@ static int policy_grid(epee_policy *out) {
   return n;
 }
 
-static void test_engine_equals_simulation(void) {
+/* Every policy setting through the engine against the simulation on the all-exit logits, scaled by the model's
+ * temperatures when it has them (as calibration scales them); *layers_out[pi * B + b] gets each exit layer. */
+static void engine_vs_simulation(int *layers_out) {
   engine g;
   epee_err e;
   CU_ASSERT_FATAL(engine_init(&g, &m, B, T, &e) == 0);
   float all[B * L * C], probs[B * C];
   model_batch mb = batch_of(B, T, ids, types, mask);
-  engine_all_exits(&g, &mb, all);
+  engine_all_exits(&g, &mb, all); /* raw: the engine applies temperatures to decisions and probabilities only */
+  for (int r = 0; m.temperature && r < B * L; r++) epee_scale_logits(all + r * C, C, m.temperature[r % L], all + r * C);
   epee_policy pols[64];
   int np = policy_grid(pols), early = 0, mixed = 0;
   for (int pi = 0; pi < np; pi++) {
@@ -181,6 +185,7 @@ static void test_engine_equals_simulation(void) {
       early += lay[b] < L;
       lo = lay[b] < lo ? lay[b] : lo;
       hi = lay[b] > hi ? lay[b] : hi;
+      layers_out[pi * B + b] = lay[b];
     }
     mixed += lo < hi; /* rows of one batch left at different layers: compaction happened */
   }
@@ -189,6 +194,29 @@ static void test_engine_equals_simulation(void) {
   CU_ASSERT(early > 0);
   CU_ASSERT(mixed >= 5);
   engine_free(&g);
+}
+
+static void test_engine_equals_simulation(void) {
+  int layers[64 * B];
+  engine_vs_simulation(layers);
+}
+
+/* With temperatures (some sharpen, some flatten) the engine still equals the simulation on the scaled logits, and
+ * the temperatures really move exits. */
+static void test_engine_equals_simulation_with_temperatures(void) {
+  static const float temp[L] = {0.5f, 3.0f, 1.7f, 0.8f};
+  int raw[64 * B], scaled[64 * B], moved = 0;
+  engine_vs_simulation(raw);
+  m.temperature = malloc(sizeof temp);
+  memcpy(m.temperature, temp, sizeof temp);
+  engine_vs_simulation(scaled);
+  free(m.temperature);
+  m.temperature = NULL;
+  epee_policy pols[64];
+  int np = policy_grid(pols);
+  for (int i = 0; i < np * B; i++) moved += raw[i] != scaled[i];
+  printf("(%d row exits moved by the temperatures) ", moved);
+  CU_ASSERT(moved >= 10);
 }
 
 /* The batch, each row alone at its own length, the batch reversed, and the batch padded to TMAX with
@@ -336,6 +364,7 @@ void epee_register_tests(void) {
     CU_add_test(s, "all exits equal the training forward", test_all_exits_equal_training_forward);
     CU_add_test(s, "policy none answers with the last exit", test_none_is_the_last_exit);
     CU_add_test(s, "engine = simulation, every policy and setting", test_engine_equals_simulation);
+    CU_add_test(s, "engine = simulation with temperatures", test_engine_equals_simulation_with_temperatures);
     CU_add_test(s, "batch = singles; padding and order are inert", test_batch_equals_singles_and_padding_is_inert);
     CU_add_test(s, "no allocation after warm-up", test_no_allocation_after_warmup);
     CU_add_test(s, "whole dataset in input order", test_dataset_in_input_order);

@@ -5,6 +5,7 @@
  *  - the CLI's predictions (file, stdin, JSON Lines) equal the API's, in input order; bad input files and
  *    options give one line and the documented exit status. */
 #include <CUnit/CUnit.h>
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -308,17 +309,37 @@ static int count_lines(const char *s) {
   return n;
 }
 
-/* line i of JSON Lines predictions -> label index and exit layer */
-static int parse_prediction(const char *jsonl, int i, int *label, int *layer) {
+/* line i of JSON Lines predictions (valid JSON) -> label index and exit layer; its "id" printed as JSON into id
+ * (NULL: not wanted); with all_probs, "probs" must hold every label, sum to 1 and give the label's confidence */
+static int parse_prediction_(const char *jsonl, int i, int *label, int *layer, char *id, int all_probs) {
   for (int k = 0; k < i && jsonl; k++) jsonl = strchr(jsonl, '\n'), jsonl = jsonl ? jsonl + 1 : NULL;
-  char name[16];
-  double conf;
-  if (!jsonl || sscanf(jsonl, "{\"label\":\"%15[^\"]\",\"confidence\":%lf,\"exit_layer\":%d}", name, &conf, layer) != 3)
-    return -1;
+  if (!jsonl) return -1;
+  cJSON *o = cJSON_ParseWithLength(jsonl, strcspn(jsonl, "\n"));
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "label"), *conf = cJSON_GetObjectItem(o, "confidence");
+  const cJSON *lay = cJSON_GetObjectItem(o, "exit_layer"), *probs = cJSON_GetObjectItem(o, "probs");
+  int ok = cJSON_IsString(name) && cJSON_IsNumber(conf) && cJSON_IsNumber(lay) && conf->valuedouble > 0 &&
+           conf->valuedouble <= 1 && (probs != NULL) == all_probs;
   *label = -1;
-  for (int k = 0; k < C; k++)
-    if (!strcmp(name, label_names[k])) *label = k;
-  return *label >= 0 && conf > 0 && conf <= 1 ? 0 : -1;
+  for (int k = 0; ok && k < C; k++)
+    if (!strcmp(name->valuestring, label_names[k])) *label = k;
+  if (ok) *layer = lay->valueint;
+  if (ok && id) {
+    char *s = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "id"));
+    snprintf(id, 32, "%s", s ? s : "none");
+    cJSON_free(s);
+  }
+  double sum = 0;
+  for (int k = 0; ok && all_probs && k < C; k++) {
+    const cJSON *p = cJSON_GetObjectItem(probs, label_names[k]);
+    ok = cJSON_IsNumber(p) && (k != *label || fabs(p->valuedouble - conf->valuedouble) < 1e-9);
+    sum += ok ? p->valuedouble : 0;
+  }
+  ok = ok && (!all_probs || (fabs(sum - 1) < 1e-4 && cJSON_GetArraySize(probs) == C));
+  cJSON_Delete(o);
+  return ok && *label >= 0 ? 0 : -1;
+}
+static int parse_prediction(const char *jsonl, int i, int *label, int *layer) {
+  return parse_prediction_(jsonl, i, label, layer, NULL, 0);
 }
 
 static int setup_cli(void) {
@@ -351,23 +372,29 @@ static void test_cli_predictions(void) {
   preds[fread(preds, 1, sizeof preds - 1, f)] = '\0';
   fclose(f);
   CU_ASSERT_EQUAL(count_lines(preds), NT);
-  for (int i = 0; i < NT; i++) {
+  for (int i = 0; i < NT; i++) { /* each carries its line in gold.tsv (the header is line 1) */
     int y, l;
-    CU_ASSERT_FATAL(parse_prediction(preds, i, &y, &l) == 0);
+    char id[32], want[32];
+    CU_ASSERT_FATAL(parse_prediction_(preds, i, &y, &l, id, 0) == 0);
     CU_ASSERT(y == lab[i] && l == lay[i]);
+    snprintf(want, sizeof want, "%d", i + 2);
+    CU_ASSERT_STRING_EQUAL(id, want);
   }
   /* JSON Lines on stdin, no labels: predictions on stdout, same answers */
   static char jsonl[4096];
   int k = 0;
   for (int i = 0; i < NT; i++)
     k += snprintf(jsonl + k, sizeof jsonl - (size_t)k, "{\"id\": %d, \"text\": \"%s\"}\n", i, texts[i]);
-  snprintf(args, sizeof args, "%s --input - --batch 64", model_path);
+  snprintf(args, sizeof args, "%s --input - --batch 64 --id-column id --all-probs", model_path);
   CU_ASSERT_EQUAL(run_cli(args, jsonl, &out, &err), 0);
   CU_ASSERT_EQUAL(count_lines(out), NT);
-  for (int i = 0; i < NT; i++) {
+  for (int i = 0; i < NT; i++) { /* with --id-column id, each its "id"; with --all-probs, every class's probability */
     int y, l;
-    CU_ASSERT_FATAL(parse_prediction(out, i, &y, &l) == 0);
+    char id[32], want[32];
+    CU_ASSERT_FATAL(parse_prediction_(out, i, &y, &l, id, 1) == 0);
     CU_ASSERT(y == lab[i] && l == lay[i]);
+    snprintf(want, sizeof want, "\"%d\"", i);
+    CU_ASSERT_STRING_EQUAL(id, want);
   }
   /* --policy none: every input runs all layers */
   snprintf(args, sizeof args, "%s --input - --policy none", model_path);
@@ -443,6 +470,10 @@ static void test_cli_errors(void) {
   expect_cli_error(args, "{\"text\": \"the cell\"}\n{\"text\": 5, \"oops\"}\n", 1, "<stdin>:2:");
   snprintf(args, sizeof args, "%s --input %s --label-column gold", model_path, path);
   expect_cli_error(args, NULL, 1, "no column 'gold'");
+  snprintf(args, sizeof args, "%s --input %s --id-column doc", model_path, path);
+  expect_cli_error(args, NULL, 1, "unknown.tsv:1: no column 'doc' in the header");
+  snprintf(args, sizeof args, "%s --input - --id-column doc", model_path);
+  expect_cli_error(args, "{\"text\": \"a\", \"doc\": 1}\n{\"text\": \"b\"}\n", 1, "<stdin>:2: no key \"doc\"");
   snprintf(args, sizeof args, "%s/gold.tsv --input %s/gold.tsv", dir, dir);
   expect_cli_error(args, NULL, 1, "gold.tsv: not an HDF5 file");
   snprintf(args, sizeof args, "%s --input %s/missing.tsv", model_path, dir);

@@ -194,6 +194,8 @@ static void check_round_trip(const char *path, const model *src, const model_met
   CU_ASSERT_EQUAL(rm.policy.kind, sm->policy.kind);
   CU_ASSERT_EQUAL(rm.policy.tau, sm->policy.tau);
   CU_ASSERT_EQUAL(rm.policy.patience, sm->policy.patience);
+  CU_ASSERT_EQUAL_FATAL(r.temperature == NULL, src->temperature == NULL); /* none written: none read */
+  for (int l = 0; src->temperature && l < src->n_layers; l++) CU_ASSERT_EQUAL(r.temperature[l], src->temperature[l]);
   CU_ASSERT_STRING_EQUAL(rm.metrics_json, sm->metrics_json ? sm->metrics_json : "{}");
   CU_ASSERT_STRING_EQUAL(rm.train_config_json, sm->train_config_json ? sm->train_config_json : "{}");
   if (src->arch->input == MODEL_INPUT_IMAGE) { /* no tokenizer: the normalisation, bit for bit, and the resize rule */
@@ -736,8 +738,9 @@ static void unknown_tokenizer(hid_t f) {
   set_attr(f, "tokenizer_config", "{\"type\":\"word piece\",\"lowercase\":true,\"max_length\":8}");
 }
 static void untyped_tokenizer(hid_t f) { set_attr(f, "tokenizer_config", "{\"lowercase\":true,\"max_length\":8}"); }
-static void cased_tokenizer(hid_t f) {
+static void cased_tokenizer(hid_t f) { /* a valid edit: the checksum goes with it */
   set_attr(f, "tokenizer_config", "{\"type\":\"wordpiece\",\"lowercase\":false,\"max_length\":10}");
+  H5Adelete(f, "checksum");
 }
 static void policy_unknown(hid_t f) { set_attr(f, "policy", "{\"name\":\"fastest\",\"tau\":0.1,\"patience\":2}"); }
 static void policy_zero_patience(hid_t f) { set_attr(f, "policy", "{\"name\":\"epee\",\"tau\":0.1,\"patience\":0}"); }
@@ -745,6 +748,42 @@ static void policy_edited(hid_t f) { set_attr(f, "policy", "{\"name\":\"epee\",\
 static void policy_edited_unchecked(hid_t f) {
   policy_edited(f);
   H5Adelete(f, "checksum");
+}
+
+static void policy_temperature_count(hid_t f) {
+  set_attr(f, "policy", "{\"name\":\"epee\",\"tau\":0.03,\"patience\":2,\"temperature\":[1,2]}");
+}
+static void policy_temperature_zero(hid_t f) {
+  set_attr(f, "policy", "{\"name\":\"epee\",\"tau\":0.03,\"patience\":2,\"temperature\":[1,0,2]}");
+}
+static void policy_temperature_text(hid_t f) {
+  set_attr(f, "policy", "{\"name\":\"epee\",\"tau\":0.03,\"patience\":2,\"temperature\":[1,\"2\",2]}");
+}
+
+/* Per-exit temperatures: stored in the policy attribute, read back bit for bit (a file without them reads with
+ * none: test_round_trip); a bad one is neither written nor read. */
+static void test_temperatures(void) {
+  static const float temp[3] = {1.5f, 0.03f, 2.7182817f};
+  char path[160];
+  snprintf(path, sizeof path, "%s/temperatures.h5", dir);
+  epee_err e;
+  m.temperature = malloc(sizeof temp);
+  memcpy(m.temperature, temp, sizeof temp);
+  CU_ASSERT_FATAL(model_file_write(path, &m, &meta, &e) == 0);
+  check_round_trip(path, &m, &meta);
+  char *pc = read_attr(path, "policy");
+  CU_ASSERT_STRING_EQUAL(pc, "{\"name\":\"epee\",\"tau\":0.03,\"patience\":2,\"temperature\":[1.5,0.03,2.7182817]}");
+  free(pc);
+  m.temperature[1] = 0;
+  CU_ASSERT_EQUAL(model_file_write(path, &m, &meta, &e), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "not written: temperature of exit 2 is 0"));
+  free(m.temperature);
+  m.temperature = NULL;
+  expect_error(variant("temperature_count.h5", policy_temperature_count),
+               "attribute 'policy': \"temperature\" must be an array of 3 numbers (one per exit)");
+  expect_error(variant("temperature_zero.h5", policy_temperature_zero),
+               "attribute 'policy': \"temperature\"[1] must be a number in [0.001, 1000], found '0'");
+  expect_error(variant("temperature_text.h5", policy_temperature_text), "\"temperature\"[1] must be a number");
 }
 
 static void test_bad_files(void) {
@@ -790,8 +829,17 @@ static void test_bad_files(void) {
                "sentencepiece)");
   expect_error(variant("tok_unknown.h5", unknown_tokenizer), "\"type\" 'word piece' is not a tokenizer of arch bert");
   expect_error(variant("tok_untyped.h5", untyped_tokenizer), "\"type\" nothing is not a tokenizer of arch bert");
-  expect_error(variant("tok_cased.h5", cased_tokenizer),
-               "dataset 'tokenizer/vocab.txt': tokenizer.lowercase false is not supported");
+  { /* a cased WordPiece (lowercase false, e.g. an imported bert-base-cased) is a valid model file */
+    model r;
+    model_meta rm;
+    epee_err e = {{0}};
+    int rc = model_file_read(variant("tok_cased.h5", cased_tokenizer), &r, &rm, &e);
+    if (rc) printf("\n    %s", e.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(rm.tok->lowercase, 0);
+    model_free(&r);
+    model_meta_free(&rm);
+  }
   expect_error(variant("missing_vocab.h5", drop_vocab), "dataset 'tokenizer/vocab.txt' is missing");
   expect_error(variant("vocab_no_pad.h5", vocab_no_pad), "dataset 'tokenizer/vocab.txt': vocabulary has no [PAD] line");
   expect_error(variant("vocab_big.h5", vocab_too_big),
@@ -1002,6 +1050,7 @@ void epee_register_tests(void) {
   CU_add_test(s, "weights under any group (checkpoints)", test_weights_group);
   CU_add_test(s, "atomic write; inconsistent meta refused", test_atomic_write);
   CU_add_test(s, "broken, foreign and inconsistent files: one clear line", test_bad_files);
+  CU_add_test(s, "per-exit temperatures: round trip, bad ones refused", test_temperatures);
   CU_add_test(s, "unsealed or edited after sealing: refused", test_seal);
   CU_add_test(s, "truncated at every tenth", test_truncated);
   CU_add_test(s, "corrupted tensor named by its checksum", test_corrupted_weight);

@@ -38,7 +38,7 @@ static const char *fixture(const char *name, const char *content, long len) {
   return written[k];
 }
 
-static const ds_columns TEXT_LABEL = {"text", NULL, "label", 0};
+static const ds_columns TEXT_LABEL = {"text", NULL, "label", 0, NULL};
 
 /* Reads content as file name and expects failure with message "<path>:<suffix>" exactly. */
 static void expect_error(const char *name, const char *content, const ds_columns *cols, char *const *known,
@@ -74,7 +74,7 @@ static void test_tsv_basic(void) {
 static void test_tsv_pair_columns(void) {
   /* columns in any order, extra columns ignored, empty text allowed */
   const char *p = fixture("pair.tsv", "id\tlabel\ttext_b\ttext\n1\tisa\tparent one\tchild one\n2\tpart_of\tp2\t\n", -1);
-  ds_columns c = {"text", "text_b", "label", 0};
+  ds_columns c = {"text", "text_b", "label", 0, NULL};
   ds_raw d;
   epee_err e;
   CU_ASSERT_EQUAL_FATAL(ds_read(p, &c, NULL, 0, &d, &e), 0);
@@ -112,7 +112,7 @@ static void test_known_labels(void) {
 }
 
 static void test_missing_labels(void) {
-  ds_columns allow = {"text", NULL, "label", 1};
+  ds_columns allow = {"text", NULL, "label", 1, NULL};
   char *known[] = {"A", "B"};
   const char *p = fixture("infer.tsv", "text\nfirst\nsecond\n", -1);
   ds_raw d;
@@ -163,7 +163,7 @@ static void test_jsonl(void) {
   const char *p = fixture("a.jsonl",
                           "{\"text\": \"a\\\"b\\\\c\\/d\\n\\t\\u00e9\\ud83d\\ude00\", \"label\": 1}\n"
                           "\n"
-                          "  {\"label\":2.5e3,\"id\":null,\"text\":\"x\",\"text\":\"y\"}  \r\n"
+                          "  {\"label\":2.5e3,\"id\":null,\"text\":\"y\"}  \r\n"
                           "{\"text\": \"caf\xc3\xa9 \\u4e2d\", \"flag\": true, \"label\": -0.5}\n",
                           -1);
   ds_raw d;
@@ -171,7 +171,7 @@ static void test_jsonl(void) {
   if (ds_read(p, &TEXT_LABEL, NULL, 0, &d, &e)) fprintf(stderr, "\n  %s\n", e.msg);
   CU_ASSERT_EQUAL_FATAL(d.n, 3);
   CU_ASSERT_STRING_EQUAL(d.texts[0], "a\"b\\c/d\n\t\xc3\xa9\xf0\x9f\x98\x80"); /* é U+00E9, U+1F600 */
-  CU_ASSERT_STRING_EQUAL(d.texts[1], "y");                                     /* repeated key: last wins */
+  CU_ASSERT_STRING_EQUAL(d.texts[1], "y");
   CU_ASSERT_STRING_EQUAL(d.texts[2], "caf\xc3\xa9 \xe4\xb8\xad");              /* U+4E2D */
   CU_ASSERT_EQUAL_FATAL(d.n_labels, 3);
   CU_ASSERT_STRING_EQUAL(d.label_names[0], "-0.5");
@@ -209,6 +209,28 @@ static void test_jsonl_errors(void) {
                "1: unknown label 'Z?fake line' (known: A)"); /* an echoed newline would make two lines */
   expect_error("bad.jsonl", "{\"text\": \"\xc3\", \"label\": \"A\"}\n", &TEXT_LABEL, NULL, 0,
                "1: invalid UTF-8 at byte 11 of the line");
+  expect_error("dup.jsonl", "{\"text\": \"a\", \"label\": \"A\"}\n{\"text\": \"x\", \"label\": \"A\", \"text\": \"y\"}\n",
+               &TEXT_LABEL, NULL, 0, "2: key \"text\" appears twice in the object");
+  expect_error("numtext.jsonl", "{\"text\": 42, \"label\": \"A\"}\n", &TEXT_LABEL, NULL, 0,
+               "1: value of \"text\" is 42; expected a string");
+  const ds_columns pair = {"text", "text_b", "label", 0, NULL};
+  expect_error("booltext.jsonl", "{\"text\": \"a\", \"text_b\": true, \"label\": \"A\"}\n", &pair, NULL, 0,
+               "1: value of \"text_b\" is true; expected a string");
+}
+
+/* A UTF-8 byte order mark (Windows editors write one) is not part of the first column name or key. */
+static void test_bom(void) {
+  const char *files[][2] = {{"bom.tsv", "\xEF\xBB\xBFtext\tlabel\nhello\tA\n"},
+                            {"bom.jsonl", "\xEF\xBB\xBF{\"text\": \"hello\", \"label\": \"A\"}\n"}};
+  for (int k = 0; k < 2; k++) {
+    ds_raw d;
+    epee_err e = {{0}};
+    int rc = ds_read(fixture(files[k][0], files[k][1], -1), &TEXT_LABEL, NULL, 0, &d, &e);
+    if (rc) fprintf(stderr, "\n  %s\n", e.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT(d.n == 1 && !strcmp(d.texts[0], "hello") && !strcmp(d.label_names[0], "A"));
+    ds_raw_free(&d);
+  }
 }
 
 void epee_register_tests(void) {
@@ -221,4 +243,5 @@ void epee_register_tests(void) {
   CU_add_test(s, "TSV errors name file:line", test_tsv_errors);
   CU_add_test(s, "JSONL escapes and values", test_jsonl);
   CU_add_test(s, "JSONL errors name file:line:col", test_jsonl_errors);
+  CU_add_test(s, "a UTF-8 BOM is skipped", test_bom);
 }

@@ -9,11 +9,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/h5io.h"
+#include "core/progress.h"
 #include "core/rng.h"
 #include "infer/model_file.h"
 #include "tests/image_write.h"
+#include "train/job.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 
 static char dir[64];
@@ -114,14 +120,18 @@ static void stop_at_6(long step, param_store *ps) {
   if (step == 6) raise(SIGINT);
 }
 
-/* results.json of run: every policy's engine run agrees with its simulation on all 40 test rows */
+/* results.json of run: every policy's engine run agrees with its simulation on all 40 test rows (its "policies";
+ * the rule comparison after them has no engine run) */
 static void engine_agrees(const char *run) {
-  char p[256], json[8192] = "";
+  char p[256], json[65536] = "";
   snprintf(p, sizeof p, "%s/%s/results.json", dir, run);
   FILE *f = fopen(p, "r");
   CU_ASSERT_FATAL(f != NULL);
   json[fread(json, 1, sizeof json - 1, f)] = '\0';
   fclose(f);
+  char *rules = strstr(json, ",\"risk\":");
+  CU_ASSERT_FATAL(rules != NULL);
+  *rules = '\0';
   int policies = 0, agree = 0;
   for (const char *q = json; (q = strstr(q, "\"tau\"")); q++) policies++;
   for (const char *q = json; (q = strstr(q, "\"engine_equals_simulation\":40}")); q++) agree++;
@@ -133,7 +143,7 @@ static void test_run_and_resume(void) {
   epee_err e = {{0}};
   tiny_config(&c, "full");
   trainer_after_step = NULL;
-  int rc = trainer_run(&c, NULL, &e);
+  int rc = trainer_run(&c, TRAIN_NEW, &e);
   if (rc) printf("  trainer: %s\n", e.msg);
   CU_ASSERT_EQUAL_FATAL(rc, 0);
   const char *outs[] = {"config.yaml", "metrics.jsonl", "checkpoint.h5", "summary.json", "calibration.csv",
@@ -162,9 +172,9 @@ static void test_run_and_resume(void) {
 
   tiny_config(&c, "resumed");
   trainer_after_step = stop_at_6;
-  CU_ASSERT_EQUAL(trainer_run(&c, NULL, &e), 130);
+  CU_ASSERT_EQUAL(trainer_run(&c, TRAIN_NEW, &e), 130);
   trainer_after_step = NULL;
-  CU_ASSERT_EQUAL(trainer_run(&c, c.run.dir, &e), 0);
+  CU_ASSERT_EQUAL(trainer_resume(c.run.dir, &e), 0);
   char *a = losses("full"), *b = losses("resumed");
   printf("  uninterrupted vs stopped at step 6 and resumed: %zu bytes of loss lines, %s\n", strlen(a),
          strcmp(a, b) == 0 ? "identical" : "DIFFERENT");
@@ -183,7 +193,7 @@ static void test_nan_stops(void) {
   epee_err e = {{0}};
   tiny_config(&c, "nan");
   trainer_after_step = poison_at_6;
-  int rc = trainer_run(&c, NULL, &e);
+  int rc = trainer_run(&c, TRAIN_NEW, &e);
   trainer_after_step = NULL;
   printf("  trainer: %s\n", e.msg);
   CU_ASSERT_EQUAL(rc, -1);
@@ -218,7 +228,7 @@ static void test_early_stop(void) {
   const char *sets[] = {"train.lr=0", "train.eval_every=2", "train.early_stop=2"};
   for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) CU_ASSERT_FATAL(cfg_override(&c, sets[i], &e) == 0);
   trainer_after_step = NULL;
-  CU_ASSERT_EQUAL(trainer_run(&c, NULL, &e), 0);
+  CU_ASSERT_EQUAL(trainer_run(&c, TRAIN_NEW, &e), 0);
   int evals = 0;
   CU_ASSERT_EQUAL(last_step("early", &evals), 6);
   CU_ASSERT_EQUAL(evals, 3);
@@ -227,7 +237,7 @@ static void test_early_stop(void) {
 
   tiny_config(&c, "no_early"); /* the same run without early_stop goes the whole way */
   CU_ASSERT_FATAL(cfg_override(&c, "train.lr=0", &e) == 0 && cfg_override(&c, "train.eval_every=2", &e) == 0);
-  CU_ASSERT_EQUAL(trainer_run(&c, NULL, &e), 0);
+  CU_ASSERT_EQUAL(trainer_run(&c, TRAIN_NEW, &e), 0);
   CU_ASSERT_EQUAL(last_step("no_early", &evals), 12);
   CU_ASSERT_EQUAL(evals, 6);
   cfg_free(&c);
@@ -270,7 +280,7 @@ static void run_arch(const char *run, const char *const *sets, int n_sets, const
     CU_ASSERT_FATAL(rc == 0);
   }
   int rc = cfg_validate(&c, &e);
-  if (!rc) rc = trainer_run(&c, NULL, &e);
+  if (!rc) rc = trainer_run(&c, TRAIN_NEW, &e);
   if (rc) printf("  trainer (%s): %s\n", arch, e.msg);
   CU_ASSERT_EQUAL_FATAL(rc, 0);
   engine_agrees(run);
@@ -338,11 +348,11 @@ static void test_vit_images(void) {
     int rc;
     if (k == 1) {
       trainer_after_step = stop_at_6;
-      CU_ASSERT_EQUAL(trainer_run(&c, NULL, &e), 130);
+      CU_ASSERT_EQUAL(trainer_run(&c, TRAIN_NEW, &e), 130);
       trainer_after_step = NULL;
-      rc = trainer_run(&c, c.run.dir, &e);
+      rc = trainer_resume(c.run.dir, &e);
     } else {
-      rc = trainer_run(&c, NULL, &e);
+      rc = trainer_run(&c, TRAIN_NEW, &e);
     }
     if (rc) printf("  trainer (vit): %s\n", e.msg);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
@@ -377,11 +387,251 @@ static void test_vit_images(void) {
   CU_ASSERT_FATAL(npz_write(npz, es, 6, 0) == 0);
   epee_config c;
   vit_config(&c, "vit_bad", npz);
-  CU_ASSERT_EQUAL(trainer_run(&c, NULL, &e), -1);
+  CU_ASSERT_EQUAL(trainer_run(&c, TRAIN_NEW, &e), -1);
   printf("  %s\n", e.msg);
   snprintf(kv, sizeof kv, "%s:val[1]: label 2 outside the 2 classes of the train split", npz);
   CU_ASSERT_STRING_EQUAL(e.msg, kv);
   cfg_free(&c);
+}
+
+static void sh(const char *fmt, const char *a, const char *b) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, fmt, a, b);
+  CU_ASSERT_FATAL(system(cmd) == 0);
+}
+
+static void stop_term_at_6(long step, param_store *ps) {
+  (void)ps;
+  if (step == 6) raise(SIGTERM);
+}
+
+/* A run stopped by SIGTERM saves a checkpoint; the folder moved elsewhere resumes where it is (the saved run.dir
+ * names the old place, which is not recreated) and logs the losses of an uninterrupted run; a copy resumes into
+ * itself and leaves the original alone. */
+static void test_sigterm_and_moved_folder(void) {
+  epee_config c;
+  epee_err e = {{0}};
+  tiny_config(&c, "term");
+  trainer_after_step = stop_term_at_6;
+  CU_ASSERT_EQUAL(trainer_run(&c, TRAIN_NEW, &e), 128 + SIGTERM);
+  trainer_after_step = NULL;
+  cfg_free(&c);
+  CU_ASSERT_FATAL(exists("term", "checkpoint.h5"));
+  sh("cp -r %s/term %s/term_copy", dir, dir);
+  sh("mv %s/term %s/moved", dir, dir);
+  char p[256];
+  snprintf(p, sizeof p, "%s/moved", dir);
+  int rc = trainer_resume(p, &e);
+  if (rc) printf("  %s\n", e.msg);
+  CU_ASSERT_EQUAL(rc, 0);
+  CU_ASSERT_FALSE(exists("term", "config.yaml") || exists("term", "")); /* the old place stays gone */
+  char *a = losses("full"), *b = losses("moved");
+  CU_ASSERT(strlen(a) > 100);
+  CU_ASSERT_STRING_EQUAL(a, b);
+  free(b);
+  snprintf(p, sizeof p, "%s/term_copy", dir);
+  CU_ASSERT_EQUAL(trainer_resume(p, &e), 0);
+  b = losses("term_copy");
+  CU_ASSERT_STRING_EQUAL(a, b);
+  free(a), free(b);
+  CU_ASSERT_FALSE(exists("term", "model.h5"));
+}
+
+static void stop_hup_at_3(long step, param_store *ps) {
+  (void)ps;
+  if (step == 3) raise(SIGHUP);
+}
+
+/* every step k >= 2 finds in checkpoint.h5 the step before it: train.checkpoint_every_s, not an evaluation, wrote
+ * it; at step 7 the folder is copied as a hard kill would leave it */
+static void check_timed_checkpoint(long step, param_store *ps) {
+  (void)ps;
+  if (step < 2) return;
+  char p[256];
+  snprintf(p, sizeof p, "%s/timed/checkpoint.h5", dir);
+  epee_err e;
+  hid_t f = h5_open_sealed(p, &e);
+  CU_ASSERT_FATAL(f >= 0);
+  uint64_t counters[8];
+  CU_ASSERT(h5_read_u64(f, p, "state/counters", counters, 8, &e) == 0);
+  H5Fclose(f);
+  CU_ASSERT_EQUAL(counters[0], (uint64_t)step - 1);
+  if (step == 7) sh("cp -r %s/timed %s/killed", dir, dir);
+}
+
+/* train.checkpoint_every_s checkpoints between evaluations; a folder left by a hard kill at step 7 resumes from
+ * step 6 and logs exactly the losses of the run it was copied from. SIGHUP stops with a checkpoint as SIGINT. */
+static void test_timed_checkpoint(void) {
+  epee_config c;
+  epee_err e = {{0}};
+  tiny_config(&c, "timed");
+  CU_ASSERT_FATAL(cfg_override(&c, "train.eval_every=100", &e) == 0);
+  CU_ASSERT_FATAL(cfg_override(&c, "train.checkpoint_every_s=1e-9", &e) == 0);
+  trainer_after_step = check_timed_checkpoint;
+  CU_ASSERT_EQUAL(trainer_run(&c, TRAIN_NEW, &e), 0);
+  trainer_after_step = NULL;
+  cfg_free(&c);
+  char p[256];
+  snprintf(p, sizeof p, "%s/killed", dir);
+  CU_ASSERT_EQUAL(trainer_resume(p, &e), 0);
+  char *a = losses("timed"), *b = losses("killed");
+  CU_ASSERT(strlen(a) > 100);
+  CU_ASSERT_STRING_EQUAL(a, b);
+  free(a), free(b);
+
+  tiny_config(&c, "hup");
+  trainer_after_step = stop_hup_at_3;
+  CU_ASSERT_EQUAL(trainer_run(&c, TRAIN_NEW, &e), 128 + SIGHUP);
+  trainer_after_step = NULL;
+  CU_ASSERT(exists("hup", "checkpoint.h5"));
+  cfg_free(&c);
+}
+
+/* A second writer is refused naming the holder's pid; a new run in a folder holding one is refused unless
+ * --overwrite; resume and calibrate before any checkpoint say so; temp files of dead writers are removed and
+ * those of live ones kept; a bad input is refused before the run folder exists. */
+static void test_run_folder_guards(void) {
+  char run[256], p[512], want[1024];
+  epee_err e = {{0}};
+  snprintf(run, sizeof run, "%s/full", dir);
+  int lock = run_dir_lock(run, &e);
+  CU_ASSERT_FATAL(lock >= 0);
+  snprintf(want, sizeof want, "%s: run folder in use by another epee-train (pid %ld)", run, (long)getpid());
+  CU_ASSERT_EQUAL(trainer_resume(run, &e), -1);
+  printf("  %s\n", e.msg);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, want));
+  CU_ASSERT_EQUAL(trainer_calibrate_only(run, &e), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, want));
+  run_dir_unlock(lock);
+
+  epee_config c;
+  tiny_config(&c, "full");
+  CU_ASSERT_EQUAL(trainer_run(&c, TRAIN_NEW, &e), -1);
+  printf("  %s\n", e.msg);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "already holds a run; continue it with --resume"));
+  cfg_free(&c);
+
+  pid_t child = fork(); /* a pid that ran and is gone: the writer killed during its write */
+  if (child == 0) _exit(0);
+  waitpid(child, NULL, 0);
+  char dead[512], live[512];
+  snprintf(dead, sizeof dead, "%s/checkpoint.h5.tmp.%ld", run, (long)child);
+  snprintf(live, sizeof live, "%s/preds.jsonl.tmp.1", run); /* pid 1 always runs */
+  FILE *f = fopen(dead, "w");
+  fclose(f);
+  f = fopen(live, "w");
+  fclose(f);
+  tiny_config(&c, "full");
+  int rc = trainer_run(&c, TRAIN_OVERWRITE, &e);
+  if (rc) printf("  %s\n", e.msg);
+  CU_ASSERT_EQUAL(rc, 0);
+  cfg_free(&c);
+  CU_ASSERT(access(dead, F_OK) != 0 && access(live, F_OK) == 0);
+  unlink(live);
+  char *a = losses("full"), *b = losses("moved");
+  CU_ASSERT_STRING_EQUAL(a, b); /* the overwritten run is the same run again, not appended to the old one */
+  free(a), free(b);
+
+  snprintf(p, sizeof p, "%s/fresh", dir); /* a run folder whose run has not reached its first checkpoint */
+  CU_ASSERT_FATAL(mkdir(p, 0777) == 0);
+  sh("cp %s/full/config.yaml %s/fresh/", dir, dir);
+  snprintf(want, sizeof want, "%s: the run has no checkpoint yet", p);
+  CU_ASSERT_EQUAL(trainer_resume(p, &e), -1);
+  printf("  %s\n", e.msg);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, want));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "nothing to resume"));
+  CU_ASSERT_EQUAL(trainer_calibrate_only(p, &e), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "nothing to calibrate"));
+
+  tiny_config(&c, "never");
+  snprintf(p, sizeof p, "data.dev=%s/missing.tsv", dir);
+  CU_ASSERT_FATAL(cfg_override(&c, p, &e) == 0);
+  CU_ASSERT_EQUAL(trainer_run(&c, TRAIN_NEW, &e), -1);
+  printf("  %s\n", e.msg);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "missing.tsv"));
+  CU_ASSERT_FALSE(exists("never", ""));
+  cfg_free(&c);
+}
+
+/* After a resume the bar's rate and ETA count only this process's steps: 5 steps in 10 s from step 90 of 100
+ * is 0.5 step/s and 10 s to go (not 9.5 step/s). */
+static void test_progress_after_resume(void) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  progress bar;
+  progress_start(&bar, f, "train", 100, "step");
+  bar.done = bar.start = 90;
+  bar.t0 -= 10;
+  progress_update(&bar, 5, NULL);
+  progress_finish(&bar, NULL);
+  fclose(f);
+  printf("  %s", text);
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "95/100 (95%) 0.5 step/s elapsed 00:10 eta 00:10"));
+  free(text);
+
+  /* a phase of a longer job (calibration, the timed runs) says nothing when it ends within 2 s, and shows
+   * progress once it has run longer */
+  for (int late = 0; late < 2; late++) {
+    f = open_memstream(&text, &len);
+    progress_start_quiet(&bar, f, "timed runs", 10, "batch");
+    bar.t0 -= 3 * late;
+    progress_update(&bar, 4, NULL);
+    int drawn = bar.drawn;
+    progress_update(&bar, 6, NULL);
+    progress_finish(&bar, NULL);
+    fclose(f);
+    CU_ASSERT_EQUAL(drawn, late);
+    CU_ASSERT_EQUAL(strstr(text, "timed runs 10/10 (100%)") != NULL, late);
+    CU_ASSERT_EQUAL(len == 0, !late);
+    free(text);
+  }
+}
+
+/* what job_open writes to stderr with data.dev and data.test replaced */
+static char *job_warnings(const char *dev, const char *test) {
+  epee_config c;
+  epee_err e = {{0}};
+  char kv[512], p[256];
+  tiny_config(&c, "unused");
+  snprintf(kv, sizeof kv, "data.dev=%s/%s", dir, dev);
+  CU_ASSERT_FATAL(cfg_override(&c, kv, &e) == 0);
+  snprintf(kv, sizeof kv, "data.test=%s/%s", dir, test);
+  CU_ASSERT_FATAL(cfg_override(&c, kv, &e) == 0);
+  snprintf(p, sizeof p, "%s/stderr.txt", dir);
+  fflush(stderr);
+  int saved = dup(2);
+  FILE *f = fopen(p, "w");
+  dup2(fileno(f), 2);
+  job j;
+  int rc = job_open(&j, &c, &e);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  fclose(f);
+  CU_ASSERT_EQUAL(rc, 0);
+  job_close(&j);
+  cfg_free(&c);
+  f = fopen(p, "r");
+  static char text[2048];
+  text[fread(text, 1, sizeof text - 1, f)] = 0;
+  fclose(f);
+  return text;
+}
+
+/* A dev split of one class makes calibration meaningless, and a split without some class of train scores
+ * nothing on it: both are said before training; the usual splits give no warning. */
+static void test_class_warnings(void) {
+  write_file("dev_one.tsv", "text\tlabel\nw1 w2\tA\nw3\tA\n");
+  CU_ASSERT_STRING_EQUAL(job_warnings("dev.tsv", "test.tsv"), "");
+  char *w = job_warnings("dev_one.tsv", "dev_one.tsv");
+  printf("  %s", w);
+  char want[1024];
+  snprintf(want, sizeof want,
+           "warning: data.dev: %s/dev_one.tsv: every example is of class 'A': calibration on it is meaningless (any "
+           "exit that always answers 'A' looks perfect)\n"
+           "warning: data.test: %s/dev_one.tsv: no example of class 'B' of the train split\n", dir, dir);
+  CU_ASSERT_STRING_EQUAL(w, want);
 }
 
 void epee_register_tests(void) {
@@ -392,4 +642,11 @@ void epee_register_tests(void) {
   CU_add_test(s, "ALBERT and GPT-2 train and export through the same job", test_other_backbones);
   CU_add_test(s, "ViT on .npz images: trains, exports, engine = simulation, resume-exact augmentation",
               test_vit_images);
+  CU_add_test(s, "SIGTERM saves a checkpoint; a moved or copied run folder resumes where it is",
+              test_sigterm_and_moved_folder);
+  CU_add_test(s, "train.checkpoint_every_s: a hard kill resumes from the last step; SIGHUP saves", test_timed_checkpoint);
+  CU_add_test(s, "run folder: lock, --overwrite, stale temp files, no checkpoint yet, inputs first",
+              test_run_folder_guards);
+  CU_add_test(s, "warnings: a dev split of one class, a split without a class of train", test_class_warnings);
+  CU_add_test(s, "progress after resume: rate and ETA from this process's steps", test_progress_after_resume);
 }

@@ -135,6 +135,14 @@ static void test_vocab_formats(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, ":3:"));
   CU_ASSERT_PTR_NULL(wp_load_file("/nonexistent/vocab.txt", &e));
   CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "/nonexistent/vocab.txt"));
+  const char latin1[] = "[UNK]\n[CLS]\n[SEP]\ncaf\xe9\n"; /* a Latin-1 file: no UTF-8 text can match line 4 */
+  CU_ASSERT_PTR_NULL(wp_load_buffer(latin1, strlen(latin1), &e));
+  CU_ASSERT_STRING_EQUAL(e.msg, "<vocab buffer>:4: invalid UTF-8 at byte 4 of a vocabulary line");
+  const char bom[] = "\xEF\xBB\xBF[UNK]\n[CLS]\n[SEP]\n"; /* a BOM is not part of the first piece */
+  t = wp_load_buffer(bom, strlen(bom), &e);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+  CU_ASSERT(wp_token_id(t, "[UNK]") == 0 && wp_vocab_size(t) == 3);
+  wp_free(t);
 }
 
 static void test_accents_case(void) {
@@ -297,11 +305,16 @@ static void test_tokenizer_kind(void) {
   CU_ASSERT_EQUAL(strncmp(e.msg, "test vocab", 10), 0);
   CU_ASSERT_PTR_NULL(load_small_tok("", 0, &e));
   CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "empty"));
-  /* uncased only: lowercase false is refused, not silently ignored */
-  CU_ASSERT_PTR_NULL(tok_load(&tok_wordpiece, (tok_asset[]){{"vocab.txt", (unsigned char *)SMALL_VOCAB, len}},
-                              (const char *const[]){"test vocab"}, 0, &e));
-  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "tokenizer.lowercase false is not supported"));
-  CU_ASSERT_EQUAL(strncmp(e.msg, "test vocab: ", 12), 0);
+  /* cased (do_lower_case false): neither lowercased nor stripped of accents, so only exact pieces match */
+  tokenizer *cased = tok_load(&tok_wordpiece, (tok_asset[]){{"vocab.txt", (unsigned char *)SMALL_VOCAB, len}},
+                              (const char *const[]){"test vocab"}, 0, &e);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(cased);
+  int32_t cids[16], ctypes[16];
+  int n = tok_encode(cased, "hello Hello café go\xcc\x81", NULL, 16, cids, ctypes, NULL);
+  CU_ASSERT(n == 6 && cids[1] == 21 && cids[2] == 1 && cids[3] == 1 && cids[4] == 1); /* [CLS] hello [UNK] x3 [SEP] */
+  n = tok_encode(small_tok, "hello Hello café", NULL, 16, cids, ctypes, NULL);
+  CU_ASSERT(n == 5 && cids[1] == 21 && cids[2] == 21 && cids[3] == 5); /* uncased: Hello -> hello, café -> cafe */
+  tok_free(cased);
   /* from files: the path names the problem */
   CU_ASSERT_PTR_NULL(tok_load_files(&tok_wordpiece, (const char *const[]){"/nonexistent/vocab.txt"}, 1, &e));
   CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "/nonexistent/vocab.txt"));

@@ -48,7 +48,9 @@ typedef struct {
 const char *const cfg_format_names[] = {"auto", "tsv", "jsonl", "npz", "image_folder", NULL};
 const char *const cfg_resize_names[] = {"refuse", "bilinear", NULL};
 const char *const cfg_best_metric_names[] = {"last_acc", "last_f1", "mean_acc", NULL};
-const char *const cfg_rule_names[] = {"fastest_within", "max_accuracy", "layer_budget", NULL};
+const char *const cfg_rule_names[] = {"fastest_within", "max_accuracy", "layer_budget", "risk", NULL};
+const char *const cfg_metric_names[] = {"accuracy", "macro_f1", NULL};
+const char *const cfg_risk_names[] = {"disagreement", "accuracy_drop", NULL};
 const char *const cfg_weights_names[] = {"asc", "uniform", "desc", NULL};
 static const char *const policy_names[] = {"none", "entropy", "patience", "epee", "pcee", NULL};
 
@@ -81,13 +83,20 @@ static const cfg_field fields[] = {
     FIELD(model, layer_norm_eps, T_FLOAT, "1e-12", 0, 1, 0, NULL, "LayerNorm epsilon (BERT, ALBERT 1e-12; GPT-2 1e-5)"),
     FIELD(model, init_std, T_FLOAT, "0.02", 0, 1, 0, NULL, "std of the normal weight initialisation"),
     FIELD(model, num_labels, T_INT, "0", 0, BIG, 0, NULL, "number of classes; 0 = from the data"),
+    FIELD(model, init, T_STR, "\"\"", 0, 0, 0, NULL,
+          "start from a HuggingFace model folder (config.json, model.safetensors, tokenizer files) or a .safetensors "
+          "file; its config.json sets model.* (an explicit key that disagrees is an error) and its tokenizer or "
+          "preprocessor the inputs; \"\" = random initialisation"),
+    FIELD(model, init_exits, T_BOOL, "false", 0, 0, 0, NULL,
+          "also load the exits (classifiers.*) from model.init, e.g. an EPEE export of the same task; false = new "
+          "exits, as for a new task"),
 
     FIELD(tokenizer, kind, T_STR, "\"\"", 0, 0, 0, NULL,
           "wordpiece, sentencepiece or bpe; empty = the arch's own (BERT wordpiece, ALBERT sentencepiece, GPT-2 bpe)"),
     FIELD(tokenizer, vocab, T_STR, "data/cache/vocab/vocab.txt", 0, 0, 0, NULL,
           "vocabulary: vocab.txt (wordpiece), a .model (sentencepiece), vocab.json / encoder.json (bpe)"),
     FIELD(tokenizer, merges, T_STR, "\"\"", 0, 0, 0, NULL, "bpe only: merges.txt / vocab.bpe"),
-    FIELD(tokenizer, lowercase, T_BOOL, "true", 0, 0, 0, NULL, "lowercase the text (uncased vocabulary)"),
+    FIELD(tokenizer, lowercase, T_BOOL, "true", 0, 0, 0, NULL, "lowercase (and strip accents of) the text: an uncased vocabulary; false for a cased one"),
     FIELD(tokenizer, max_length, T_INT, "128", 1, BIG, 0, NULL,
           "longest input in tokens, special tokens included; longer inputs are truncated"),
 
@@ -130,21 +139,42 @@ static const cfg_field fields[] = {
     FIELD(train, early_stop, T_INT, "0", 0, INT_MAX, 0, NULL,
           "stop after this many evaluations without improvement; 0 = off"),
     FIELD(train, log_every, T_INT, "20", 1, INT_MAX, 0, NULL, "steps between metric log lines"),
+    FIELD(train, checkpoint_every_s, T_FLOAT, "600", 0, INFINITY, 0, NULL,
+          "also checkpoint when this many seconds passed since the last one, so a hard kill loses minutes; 0 = off"),
 
     FIELD(calibrate, policies, T_SLIST, "[none, entropy, patience, epee, pcee]", 0, 0, 0, policy_names,
           "exit policies calibrated on dev and reported on test"),
-    FIELD(calibrate, tau, T_FLIST, "[0.001, 0.005, 0.01, 0.03, 0.05, 0.1]", 0, 1, 0, NULL,
-          "grid of normalised-entropy thresholds"),
+    FIELD(calibrate, tau, T_FLIST, "[0.001, 0.005, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1]", 0, 1, 0, NULL,
+          "grid of normalised-entropy thresholds (1: every row leaves at its first exit)"),
+    FIELD(calibrate, tau_range, T_FLIST, "[]", 0, 100000, 0, NULL,
+          "[from, to, count]: count thresholds log-spaced from `from` to `to` (0 < from < to <= 1), replacing "
+          "calibrate.tau; empty = calibrate.tau"),
     FIELD(calibrate, patience, T_ILIST, "[]", 1, 1024, 0, NULL, "grid of patience values; empty = 1..model.layers-1"),
-    FIELD(calibrate, rule, T_ENUM, "fastest_within", 0, 0, 0, cfg_rule_names, "how the dev run picks (tau, patience)"),
+    FIELD(calibrate, rule, T_ENUM, "fastest_within", 0, 0, 0, cfg_rule_names,
+          "how the dev run picks (tau, patience); risk: Learn-then-Test, risk <= epsilon with prob. >= 1 - delta"),
+    FIELD(calibrate, metric, T_ENUM, "accuracy", 0, 0, 0, cfg_metric_names,
+          "what fastest_within, max_accuracy and layer_budget compare (and risk's ties)"),
     FIELD(calibrate, within, T_FLOAT, "0.005", 0, 1, 0, NULL,
-          "fastest_within: allowed dev accuracy loss vs. full depth (0.005 = 0.5 points)"),
+          "fastest_within: allowed dev loss of calibrate.metric vs. full depth (0.005 = 0.5 points)"),
+    FIELD(calibrate, max_recall_drop, T_FLOAT, "1", 0, 1, 0, NULL,
+          "fastest_within: largest allowed drop of any class's dev recall vs. full depth; 1 = no floor"),
+    FIELD(calibrate, risk, T_ENUM, "disagreement", 0, 0, 0, cfg_risk_names,
+          "risk: the loss: disagreement with the full-depth answer, or accuracy_drop (wrong, full depth right)"),
+    FIELD(calibrate, epsilon, T_FLOAT, "0.005", 0, 1, MAX_OPEN, NULL,
+          "risk: the largest acceptable risk (0.005 = 0.5% of inputs, the budget of fastest_within's default), > 0"),
+    FIELD(calibrate, delta, T_FLOAT, "0.1", 0, 1, MAX_OPEN, NULL,
+          "risk: the allowed probability that the chosen setting's risk exceeds epsilon, > 0"),
+    FIELD(calibrate, temperature, T_BOOL, "false", 0, 0, 0, NULL,
+          "fit a temperature per exit on dev (NLL); the grid and the engine then use the scaled logits"),
     FIELD(calibrate, layer_budget, T_FLOAT, "0", 0, 1024, 0, NULL,
           "layer_budget: largest allowed mean exit layer on dev; 0 = unused"),
     FIELD(calibrate, batch, T_INT, "64", 1, 65536, 0, NULL, "batch size of the early-exit engine run on test"),
 
     FIELD(export, path, T_STR, "model.h5", 0, 0, 0, NULL, "model file, relative to run.dir"),
     FIELD(export, enabled, T_BOOL, "true", 0, 0, 0, NULL, "write the model file after calibration"),
+    FIELD(export, hf, T_STR, "\"\"", 0, 0, 0, NULL,
+          "also write a HuggingFace model folder (config.json, model.safetensors, tokenizer), relative to run.dir; "
+          "\"\" = none"),
 
     FIELD(run, dir, T_STR, "\"\"", 0, 0, REQUIRED, NULL,
           "output directory: checkpoints, metrics, effective config, model"),
@@ -480,6 +510,7 @@ static int set_field(epee_config *c, const cfg_field *f, yaml_document_t *d, con
   }
   value_free(f->type, slot(c, f));
   memcpy(slot(c, f), &tmp, f->size);
+  c->given[f - fields] = 1;
   return 0;
 }
 
@@ -508,7 +539,30 @@ static int syntax_error(const yaml_parser_t *p, const char *buf, size_t len, con
 }
 
 /* Parses buf[0..len) as exactly one YAML document into *d (the caller deletes it on success). */
+/* A config is three levels deep (sections, keys, flow lists), but libyaml's loader takes time quadratic in the
+ * nesting (100k '[' took 40 s): an event pass refuses the first node deeper than MAX_DEPTH before loading. */
+enum { MAX_DEPTH = 16 };
+static int check_depth(const char *buf, size_t len, const origin *o, epee_err *e) {
+  yaml_parser_t p;
+  if (!yaml_parser_initialize(&p)) epee_fatal("libyaml ran out of memory");
+  yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+  int depth = 0, rc = 0, end = 0;
+  yaml_event_t ev;
+  while (!rc && !end && yaml_parser_parse(&p, &ev)) { /* a syntax error: the load below reports it */
+    if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+      if (++depth > MAX_DEPTH) rc = fail_at(e, o, ev.start_mark, "nested deeper than %d levels", MAX_DEPTH);
+    } else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+      depth--;
+    }
+    end = ev.type == YAML_STREAM_END_EVENT;
+    yaml_event_delete(&ev);
+  }
+  yaml_parser_delete(&p);
+  return rc;
+}
+
 static int load_document(const char *buf, size_t len, const origin *o, yaml_document_t *d, epee_err *e) {
+  if (check_depth(buf, len, o, e)) return -1;
   yaml_parser_t p;
   if (!yaml_parser_initialize(&p)) epee_fatal("libyaml ran out of memory");
   yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
@@ -543,6 +597,8 @@ static const yaml_node_t *root_or_null(yaml_document_t *d, yaml_node_t *null_nod
 
 /* ---------------------------------------------------------------------------------------------------
  * Public API: defaults, file, overrides */
+
+_Static_assert(NFIELDS <= sizeof(((epee_config *)0)->given), "epee_config.given needs a slot per schema row");
 
 void cfg_defaults(epee_config *c) {
   memset(c, 0, sizeof *c);
@@ -669,6 +725,31 @@ int cfg_override(epee_config *c, const char *assignment, epee_err *e) {
   int rc = set_field(c, &fields[f], &d, root_or_null(&d, &null_node), &o, e);
   yaml_document_delete(&d);
   return rc;
+}
+
+static int find_dotted(const char *key) {
+  const char *dot = strchr(key, '.');
+  if (!dot) return -1;
+  char section[64];
+  snprintf(section, sizeof section, "%.*s", (int)(dot - key), key);
+  return find_field(section, dot + 1);
+}
+
+bool cfg_given(const epee_config *c, const char *key) {
+  int f = find_dotted(key);
+  return f >= 0 && c->given[f];
+}
+
+int cfg_number(const epee_config *c, const char *key, double *v) {
+  int f = find_dotted(key);
+  if (f < 0) return -1;
+  const void *p = cslot(c, &fields[f]);
+  switch (fields[f].type) {
+  case T_INT: *v = *(const int *)p; return 0;
+  case T_FLOAT: *v = *(const double *)p; return 0;
+  case T_BOOL: *v = *(const bool *)p; return 0;
+  default: return -1;
+  }
 }
 
 void cfg_free(epee_config *c) {
@@ -802,6 +883,18 @@ int cfg_validate(const epee_config *c, epee_err *e) {
                      m->layers);
   if (k->rule == CFG_RULE_LAYER_BUDGET && k->layer_budget <= 0)
     return epee_errf(e, "config: calibrate.rule layer_budget needs calibrate.layer_budget > 0");
+  const double *r = k->tau_range.v;
+  if (k->tau_range.n && !(k->tau_range.n == 3 && r[0] > 0 && r[0] < r[1] && r[1] <= 1 && r[2] == (int)r[2] &&
+                          r[2] >= 2 && r[2] <= 1000))
+    return epee_errf(e, "config: calibrate.tau_range must be [from, to, count] with 0 < from < to <= 1 and an "
+                        "integer count in [2, 1000]");
+  if (k->epsilon <= 0 || k->delta <= 0)
+    return epee_errf(e, "config: calibrate.epsilon (%.15g) and calibrate.delta (%.15g) must be above 0", k->epsilon,
+                     k->delta);
+  int has_none = 0;
+  for (int i = 0; i < k->policies.n; i++) has_none |= !strcmp(k->policies.v[i], "none");
+  if (k->rule == CFG_RULE_RISK && !has_none)
+    return epee_errf(e, "config: calibrate.rule risk needs none in calibrate.policies (full depth is its fallback)");
   return 0;
 }
 

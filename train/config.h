@@ -30,12 +30,16 @@ typedef struct { char **v; int n; } cfg_slist;
 typedef enum { CFG_FORMAT_AUTO, CFG_FORMAT_TSV, CFG_FORMAT_JSONL, CFG_FORMAT_NPZ, CFG_FORMAT_IMAGE_FOLDER } cfg_format;
 typedef enum { CFG_RESIZE_REFUSE, CFG_RESIZE_BILINEAR } cfg_resize;
 typedef enum { CFG_BEST_LAST_ACC, CFG_BEST_LAST_F1, CFG_BEST_MEAN_ACC } cfg_best_metric;
-typedef enum { CFG_RULE_FASTEST_WITHIN, CFG_RULE_MAX_ACCURACY, CFG_RULE_LAYER_BUDGET } cfg_rule;
+typedef enum { CFG_RULE_FASTEST_WITHIN, CFG_RULE_MAX_ACCURACY, CFG_RULE_LAYER_BUDGET, CFG_RULE_RISK } cfg_rule;
+typedef enum { CFG_METRIC_ACCURACY, CFG_METRIC_MACRO_F1 } cfg_metric;
+typedef enum { CFG_RISK_DISAGREEMENT, CFG_RISK_ACCURACY_DROP } cfg_risk;
 typedef enum { CFG_WEIGHTS_ASC, CFG_WEIGHTS_UNIFORM, CFG_WEIGHTS_DESC, CFG_WEIGHTS_LIST } cfg_weights_kind;
 extern const char *const cfg_format_names[];
 extern const char *const cfg_resize_names[];
 extern const char *const cfg_best_metric_names[];
 extern const char *const cfg_rule_names[];
+extern const char *const cfg_metric_names[];
+extern const char *const cfg_risk_names[];
 extern const char *const cfg_weights_names[]; /* the presets only: asc, uniform, desc */
 
 /* Per-exit loss weights: a preset, or an explicit list (kind == CFG_WEIGHTS_LIST, one weight per layer). */
@@ -53,6 +57,8 @@ typedef struct {
   int image_size, patch_size, channels; /* ViT */
   double hidden_dropout, attention_dropout, exit_dropout, layer_norm_eps, init_std;
   int num_labels; /* 0 = number of labels found in the data */
+  char *init;      /* a HF model folder or .safetensors to start from; "" = random initialisation */
+  bool init_exits; /* also load the exits (classifiers.*) from model.init */
 } cfg_model;
 
 typedef struct {
@@ -83,20 +89,27 @@ typedef struct {
   int eval_every;
   cfg_best_metric best_metric;
   int early_stop, log_every;
+  double checkpoint_every_s; /* 0 = only at evaluations */
 } cfg_train;
 
 typedef struct {
   cfg_slist policies;
   cfg_flist tau;
-  cfg_ilist patience; /* empty = 1..layers-1 */
+  cfg_flist tau_range; /* [from, to, count]: replaces tau with count log-spaced values; empty = use tau */
+  cfg_ilist patience;  /* empty = 1..layers-1 */
   cfg_rule rule;
-  double within, layer_budget;
+  cfg_metric metric;
+  double within, max_recall_drop, layer_budget;
+  cfg_risk risk;
+  double epsilon, delta;
+  bool temperature;
   int batch;
 } cfg_calibrate;
 
 typedef struct {
   char *path;
   bool enabled;
+  char *hf; /* also a HF model folder (infer/hf_folder.h), relative to run.dir; "" = none */
 } cfg_export;
 
 typedef struct {
@@ -113,6 +126,7 @@ typedef struct epee_config {
   cfg_calibrate calibrate;
   cfg_export export;
   cfg_run run;
+  unsigned char given[256]; /* per schema row: set by the file or an override, not a default (cfg_given) */
 } epee_config;
 
 /* Fills *c with every default; *c is overwritten, not freed (pass a fresh or cfg_free'd struct). */
@@ -137,6 +151,11 @@ int cfg_write(const epee_config *c, const char *path, epee_err *e);
 
 /* One line per key: section.key, type, default, help, range / choices. */
 void cfg_print_help(FILE *f);
+
+/* 1 if key ("section.key") was set by the file or an override rather than left at its default. */
+bool cfg_given(const epee_config *c, const char *key);
+/* The value of a number or bool key ("section.key") as a double into *v; -1 for any other key. */
+int cfg_number(const epee_config *c, const char *key, double *v);
 
 /* Frees strings and lists and leaves *c zeroed; safe to call twice. */
 void cfg_free(epee_config *c);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/progress.h"
 #include "infer/batch.h"
 #include "infer/metrics.h"
 
@@ -13,13 +14,17 @@ void eval_logits(engine *g, const ds_encoded *d, int batch, float *logits) {
   batch_buf bb;
   batch_buf_init(&bb, d, batch);
   float *out = epee_malloc(sizeof(float) * (size_t)batch * L * C);
+  progress bar;
+  if (g->progress) progress_start_quiet(&bar, g->progress, "all exits", d->n, "ex");
   for (int bi = 0; bi < plan.n_batches; bi++) {
     const ds_batch *b = &plan.batches[bi];
     model_batch mb = batch_buf_fill(&bb, d, b, NULL, 0, 0);
     engine_all_exits(g, &mb, out);
     for (int r = 0; r < b->n; r++)
       memcpy(logits + (size_t)b->idx[r] * L * C, out + (size_t)r * L * C, sizeof(float) * (size_t)L * C);
+    if (g->progress) progress_update(&bar, b->n, NULL);
   }
+  if (g->progress) progress_finish(&bar, NULL);
   ds_plan_free(&plan);
   batch_buf_free(&bb);
   free(out);

@@ -38,12 +38,44 @@ static int load_split(job *j, int s, const char *path, epee_err *e) {
   return 0;
 }
 
+/* A split lacking a class, or a dev split of one class, trains without an error yet scores or calibrates
+ * nothing useful: warn on stderr before the run starts. */
+static void warn_class_coverage(const job *j) {
+  const char *paths[SPLIT_COUNT] = {j->cfg->data.train, j->cfg->data.dev, j->cfg->data.test};
+  int *count = epee_malloc(sizeof(int) * (size_t)j->n_labels);
+  for (int s = 0; s < SPLIT_COUNT; s++) {
+    const ds_encoded *d = &j->enc[s];
+    memset(count, 0, sizeof(int) * (size_t)j->n_labels);
+    for (int i = 0; i < d->n; i++)
+      if (d->labels[i] >= 0 && d->labels[i] < j->n_labels) count[d->labels[i]]++;
+    char missing[512] = "";
+    int n_missing = 0, only = -1;
+    for (int c = 0; c < j->n_labels; c++) {
+      if (count[c]) {
+        only = only == -1 ? c : -2;
+      } else if (strlen(missing) + strlen(j->labels[c]) + 8 < sizeof missing) {
+        snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s'%s'", n_missing++ ? ", " : "",
+                 j->labels[c]);
+      }
+    }
+    if (s == SPLIT_DEV && only >= 0)
+      fprintf(stderr, "warning: data.dev: %s: every example is of class '%s': calibration on it is meaningless "
+                      "(any exit that always answers '%s' looks perfect)\n", paths[s], j->labels[only],
+              j->labels[only]);
+    else if (n_missing)
+      fprintf(stderr, "warning: data.%s: %s: no example of class %s%s\n", split_names[s], paths[s], missing,
+              s == SPLIT_TRAIN ? " of data.labels" : " of the train split");
+  }
+  free(count);
+}
+
 /* The model from the config, with the data's label count (and the tokenizer's vocabulary). */
 static int job_build_model(job *j, const model_arch *arch, int vocab, epee_err *e) {
   const epee_config *cfg = j->cfg;
   if (j->n_labels < 2) return epee_errf(e, "%s: found %d label(s); a classifier needs at least 2", cfg->data.train, j->n_labels);
   if (cfg->model.num_labels && cfg->model.num_labels != j->n_labels)
     return epee_errf(e, "model.num_labels is %d but the data has %d labels", cfg->model.num_labels, j->n_labels);
+  warn_class_coverage(j);
   printf("data: %d labels:", j->n_labels);
   for (int i = 0; i < j->n_labels; i++) printf(" %s", j->labels[i]);
   printf("\n");

@@ -5,38 +5,32 @@
 #include <omp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/adamw.h"
 #include "core/progress.h"
 #include "infer/batch.h"
+#include "infer/json_out.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "train/hf_init.h"
 #include "train/job.h"
 #include "train/multi_exit_loss.h"
 #include "train/posttrain.h"
+#include "train/run_dir.h"
 #include "train/schedule.h"
 
+/* The signal that asked training to stop (0: none). SIGTERM is what timeout, systemd, Slurm and docker send,
+ * SIGHUP what a closed terminal sends: each stops at the next step boundary with a checkpoint, as Ctrl-C does. */
 static volatile sig_atomic_t interrupted;
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+enum { N_STOP_SIGNALS = sizeof stop_signals / sizeof *stop_signals };
 trainer_step_hook trainer_after_step;
-static void on_sigint(int sig) {
-  (void)sig;
-  interrupted = 1;
-}
+static void on_stop_signal(int sig) { interrupted = sig; }
 
-static int mkdir_p(const char *dir, epee_err *e) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", dir);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(buf, 0777) && errno != EEXIST) return epee_errf(e, "%s: cannot create directory: %s", buf, strerror(errno));
-    *p = '/';
-  }
-  if (mkdir(buf, 0777) && errno != EEXIST) return epee_errf(e, "%s: cannot create directory: %s", buf, strerror(errno));
-  return 0;
-}
+static const char *signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"; }
 
 static void run_path(char *out, size_t n, const epee_config *cfg, const char *file) {
   snprintf(out, n, "%s/%s", cfg->run.dir, file);
@@ -57,6 +51,7 @@ typedef struct {
   FILE *metrics;
   char ckpt_path[4096];
   long last_ckpt_step;   /* -1: none written yet */
+  double last_ckpt_time; /* now_seconds() of the last checkpoint (or of the start): train.checkpoint_every_s */
   char *config_json;
   batch_buf bb;
   img_aug aug; /* training augmentation of image sets */
@@ -73,6 +68,19 @@ static double select_metric(const trainer *t, const double *acc, const double *f
   }
   default: return acc[L - 1];
   }
+}
+
+/* A checkpoint of the state now; after_batch: the current batch is trained, so a resume starts after it. */
+static int save_checkpoint(trainer *t, int after_batch, epee_err *e) {
+  t->st.batch += after_batch;
+  int rc = checkpoint_save(t->ckpt_path, &t->j->m.ps, &t->opt, t->has_best ? t->best : NULL, &t->st,
+                           t->config_json, e);
+  t->st.batch -= after_batch;
+  if (rc == 0) {
+    t->last_ckpt_step = (long)t->st.step;
+    t->last_ckpt_time = now_seconds();
+  }
+  return rc;
 }
 
 /* Dev evaluation: per-exit accuracy/F1, best-checkpoint bookkeeping, a checkpoint. Returns 1 to stop early. */
@@ -97,18 +105,20 @@ static int evaluate_and_checkpoint(trainer *t, epee_err *e, int *failed) {
   printf("eval step %ld: dev acc per exit", (long)t->st.step);
   for (int l = 0; l < L; l++) printf(" %.4f", acc[l]);
   printf(" | %s %.4f%s\n", cfg_best_metric_names[t->cfg->train.best_metric], metric, improved ? " (best)" : "");
-  fprintf(t->metrics, "{\"step\":%ld,\"eval\":\"dev\",\"acc\":[", (long)t->st.step);
-  for (int l = 0; l < L; l++) fprintf(t->metrics, "%s%.6f", l ? "," : "", acc[l]);
-  fprintf(t->metrics, "],\"macro_f1\":[");
-  for (int l = 0; l < L; l++) fprintf(t->metrics, "%s%.6f", l ? "," : "", f1[l]);
-  fprintf(t->metrics, "],\"metric\":%.6f,\"best\":%s}\n", metric, improved ? "true" : "false");
+  cJSON *o = cJSON_CreateObject(); /* "step" first: truncate_metrics reads it */
+  cJSON_AddNumberToObject(o, "step", (double)t->st.step);
+  cJSON_AddStringToObject(o, "eval", "dev");
+  json_add_array(o, "acc", acc, L, 6);
+  json_add_array(o, "macro_f1", f1, L, 6);
+  json_add_num(o, "metric", metric, 6);
+  cJSON_AddBoolToObject(o, "best", improved);
+  json_put_line(t->metrics, o);
   fflush(t->metrics);
   free(logits), free(acc), free(f1);
-  if (checkpoint_save(t->ckpt_path, &j->m.ps, &t->opt, t->has_best ? t->best : NULL, &t->st, t->config_json, e)) {
+  if (save_checkpoint(t, 1, e)) {
     *failed = 1;
     return 1;
   }
-  t->last_ckpt_step = (long)t->st.step;
   return t->cfg->train.early_stop > 0 && t->st.evals_since_best >= t->cfg->train.early_stop;
 }
 
@@ -193,7 +203,7 @@ static int train_loop(trainer *t, epee_err *e) {
   float *ce = epee_malloc(sizeof(float) * (size_t)L);
   progress bar;
   progress_start(&bar, stdout, "train", t->st.total_steps, "step");
-  bar.done = t->st.step;
+  bar.done = bar.start = t->st.step;
   int rc = 0, stop = 0;
   double t_last = now_seconds();
   long ex_since = 0;
@@ -204,7 +214,7 @@ static int train_loop(trainer *t, epee_err *e) {
     for (; t->st.batch < nb && t->st.step < t->st.total_steps; t->st.batch++) {
       if (interrupted) {
         stop = 1;
-        rc = 130;
+        rc = 128 + interrupted;
         break;
       }
       const ds_batch *b = &plan.batches[t->st.batch];
@@ -225,10 +235,15 @@ static int train_loop(trainer *t, epee_err *e) {
       if (trainer_after_step) trainer_after_step((long)t->st.step, &j->m.ps);
       if (t->st.step % tc->log_every == 0 || t->st.step == t->st.total_steps) {
         double now = now_seconds(), rate = ex_since / (now - t_last);
-        fprintf(t->metrics, "{\"step\":%ld,\"epoch\":%ld,\"loss\":%.6f,\"loss_exits\":[", (long)t->st.step,
-                (long)t->st.epoch, loss);
-        for (int l = 0; l < L; l++) fprintf(t->metrics, "%s%.6f", l ? "," : "", ce[l]);
-        fprintf(t->metrics, "],\"lr\":%.6e,\"examples_per_s\":%.1f}\n", lr, rate);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "step", (double)t->st.step);
+        cJSON_AddNumberToObject(o, "epoch", (double)t->st.epoch);
+        json_add_num(o, "loss", loss, 6);
+        cJSON *a = cJSON_AddArrayToObject(o, "loss_exits");
+        for (int l = 0; l < L; l++) cJSON_AddItemToArray(a, cJSON_CreateNumber(json_round(ce[l], 6)));
+        cJSON_AddNumberToObject(o, "lr", lr);
+        json_add_num(o, "examples_per_s", rate, 1);
+        json_put_line(t->metrics, o);
         fflush(t->metrics);
         t_last = now;
         ex_since = 0;
@@ -238,47 +253,71 @@ static int train_loop(trainer *t, epee_err *e) {
       progress_update(&bar, 1, info);
       int at_eval = tc->eval_every > 0 ? t->st.step % tc->eval_every == 0 : t->st.batch + 1 == nb;
       if (at_eval || t->st.step == t->st.total_steps) {
-        t->st.batch++; /* the checkpoint records this batch as done */
         int failed = 0;
         stop = evaluate_and_checkpoint(t, e, &failed);
-        t->st.batch--;
         if (failed) {
           rc = -1;
           break;
         }
         if (stop) printf("early stop: no improvement in %d evaluations\n", tc->early_stop);
         if (stop) break;
+      } else if (tc->checkpoint_every_s > 0 && now_seconds() - t->last_ckpt_time >= tc->checkpoint_every_s &&
+                 save_checkpoint(t, 1, e)) {
+        rc = -1;
+        stop = 1;
+        break;
       }
     }
     ds_plan_free(&plan);
-    if (stop && rc == 130) break;
+    if (stop && rc > 128) break;
   }
   progress_finish(&bar, NULL);
-  if (rc == 130) {
-    if (checkpoint_save(t->ckpt_path, &j->m.ps, &t->opt, t->has_best ? t->best : NULL, &t->st, t->config_json, e))
-      fprintf(stderr, "interrupted at step %ld: checkpoint NOT saved: %s\n", (long)t->st.step, e->msg);
+  if (rc > 128) {
+    const char *sig = signal_name(rc - 128);
+    if (save_checkpoint(t, 0, e))
+      fprintf(stderr, "%s at step %ld: checkpoint NOT saved: %s\n", sig, (long)t->st.step, e->msg);
     else
-      fprintf(stderr, "interrupted at step %ld: checkpoint saved to %s; continue with: epee-train --resume %s\n",
+      fprintf(stderr, "%s at step %ld: checkpoint saved to %s; continue with: epee-train --resume %s\n", sig,
               (long)t->st.step, t->ckpt_path, t->cfg->run.dir);
   }
   free(ce);
   return rc;
 }
 
-int trainer_run(const epee_config *cfg, const char *resume_dir, epee_err *e) {
-  (void)resume_dir; /* the config of a resumed run is the one saved in its folder: the caller loads it */
-  omp_set_num_threads(cfg->run.threads);
-  if (mkdir_p(cfg->run.dir, e)) return -1;
+/* Takes run.dir for this process: its lock, then the leftovers of killed writers; a new run writes its config. */
+static int claim_run_dir(const epee_config *cfg, train_mode mode, epee_err *e) {
+  int lock = run_dir_lock(cfg->run.dir, e);
+  if (lock < 0) return -1;
   char path[4096];
-  if (!resume_dir) {
-    run_path(path, sizeof path, cfg, "config.yaml");
-    if (cfg_write(cfg, path, e)) return -1;
+  run_dir_remove_stale_tmp(cfg->run.dir);
+  if (mode == TRAIN_OVERWRITE) { /* so that a resume can never continue the old run's weights under the new config */
+    run_path(path, sizeof path, cfg, "checkpoint.h5");
+    if (unlink(path) != 0 && errno != ENOENT) {
+      run_dir_unlock(lock);
+      return epee_errf(e, "%s: cannot remove the previous run's checkpoint: %s", path, strerror(errno));
+    }
   }
+  run_path(path, sizeof path, cfg, "config.yaml");
+  if (mode != TRAIN_RESUME && cfg_write(cfg, path, e)) {
+    run_dir_unlock(lock);
+    return -1;
+  }
+  return lock;
+}
+
+int trainer_run(const epee_config *cfg, train_mode mode, epee_err *e) {
+  omp_set_num_threads(cfg->run.threads);
+  if (mode == TRAIN_RESUME && run_dir_need_checkpoint(cfg->run.dir, "resume", e)) return -1;
+  if (mode == TRAIN_NEW && run_dir_has_run(cfg->run.dir))
+    return epee_errf(e, "%s: already holds a run; continue it with --resume %s, or replace it with --overwrite",
+                     cfg->run.dir, cfg->run.dir);
+  char path[4096];
   job j;
   trainer t;
   memset(&t, 0, sizeof t);
-  int rc = -1;
-  if (job_open(&j, cfg, e)) goto out_job;
+  int rc = -1, lock = -1;
+  if (job_open(&j, cfg, e)) goto out_job; /* every input checked before anything is created */
+  if ((lock = claim_run_dir(cfg, mode, e)) < 0) goto out_job;
   t.j = &j;
   t.cfg = cfg;
   t.last_ckpt_step = -1;
@@ -288,6 +327,7 @@ int trainer_run(const epee_config *cfg, const char *resume_dir, epee_err *e) {
   t.w = epee_malloc(sizeof(float) * (size_t)L);
   exit_weights(&cfg->train.loss_weights, L, t.w);
   t.best = epee_malloc(sizeof(float) * (size_t)j.m.ps.total);
+  t.last_ckpt_time = now_seconds();
   batch_buf_init(&t.bb, &j.enc[SPLIT_TRAIN], B);
   t.aug = (img_aug){.crop_pad = cfg->image.crop_padding, .hflip = cfg->image.hflip};
   t.opt = (adamw){.beta1 = (float)cfg->train.adam_beta1, .beta2 = (float)cfg->train.adam_beta2,
@@ -295,17 +335,18 @@ int trainer_run(const epee_config *cfg, const char *resume_dir, epee_err *e) {
   long per_epoch = (j.enc[SPLIT_TRAIN].n + B - 1) / B;
   t.st.total_steps = cfg->train.max_steps > 0 ? cfg->train.max_steps : (int64_t)cfg->train.epochs * per_epoch;
   t.st.best_step = -1;
-  if (resume_dir) {
+  if (mode == TRAIN_RESUME) {
     if (checkpoint_load(t.ckpt_path, &j.m.ps, &t.opt, t.best, &t.has_best, &t.st, e)) goto out;
     t.last_ckpt_step = (long)t.st.step;
     printf("resume: %s at step %ld of %ld (epoch %ld, batch %ld)\n", t.ckpt_path, (long)t.st.step,
            (long)t.st.total_steps, (long)t.st.epoch, (long)t.st.batch);
   } else {
     j.m.arch->init(&j.m, (uint64_t)cfg->run.seed);
+    if (hf_init_weights(&j.m, cfg, e)) goto out; /* model.init over the random initialisation */
   }
   run_path(path, sizeof path, cfg, "metrics.jsonl");
-  if (resume_dir && truncate_metrics(path, (long)t.st.step, e)) goto out;
-  t.metrics = fopen(path, resume_dir ? "a" : "w");
+  if (mode == TRAIN_RESUME && truncate_metrics(path, (long)t.st.step, e)) goto out;
+  t.metrics = fopen(path, mode == TRAIN_RESUME ? "a" : "w");
   if (!t.metrics) {
     epee_errf(e, "%s: cannot write", path);
     goto out;
@@ -320,15 +361,16 @@ int trainer_run(const epee_config *cfg, const char *resume_dir, epee_err *e) {
     goto out;
   warm_up(&t);
   interrupted = 0;
-  struct sigaction sa = {0}, old;
-  sa.sa_handler = on_sigint;
-  sigaction(SIGINT, &sa, &old);
+  struct sigaction sa = {0}, old[N_STOP_SIGNALS];
+  sa.sa_handler = on_stop_signal;
+  for (int i = 0; i < N_STOP_SIGNALS; i++) sigaction(stop_signals[i], &sa, &old[i]);
   rc = train_loop(&t, e);
-  sigaction(SIGINT, &old, NULL);
+  for (int i = 0; i < N_STOP_SIGNALS; i++) sigaction(stop_signals[i], &old[i], NULL);
   if (rc != 0) goto out;
   if (t.has_best) memcpy(j.m.ps.data, t.best, sizeof(float) * (size_t)j.m.ps.total);
   printf("best dev %s %.4f at step %ld\n", cfg_best_metric_names[cfg->train.best_metric], t.st.best_metric,
          (long)t.st.best_step);
+  t.eval.progress = stdout; /* after training: the full-depth passes and the timed runs show progress */
   rc = posttrain_run(&j, &t.eval, e);
 out:
   if (t.metrics) fclose(t.metrics);
@@ -338,15 +380,33 @@ out:
   free(t.w), free(t.best), free(t.config_json);
 out_job:
   job_close(&j);
+  run_dir_unlock(lock);
+  return rc;
+}
+
+/* The run folder's saved config, with run.dir = dir: a copied or moved folder is the run, wherever it now is. */
+static int load_run_config(const char *dir, const char *doing, epee_config *cfg, epee_err *e) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/config.yaml", dir);
+  memset(cfg, 0, sizeof *cfg); /* cfg_free-able whatever fails */
+  if (run_dir_need_checkpoint(dir, doing, e) || cfg_load(path, cfg, e)) return -1;
+  free(cfg->run.dir);
+  cfg->run.dir = strdup(dir);
+  return cfg_validate(cfg, e);
+}
+
+int trainer_resume(const char *dir, epee_err *e) {
+  epee_config cfg;
+  int rc = load_run_config(dir, "resume", &cfg, e);
+  if (rc == 0) rc = trainer_run(&cfg, TRAIN_RESUME, e);
+  cfg_free(&cfg);
   return rc;
 }
 
 int trainer_calibrate_only(const char *run_dir, epee_err *e) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/config.yaml", run_dir);
   epee_config cfg;
-  int rc = cfg_load(path, &cfg, e);
-  if (rc == 0) rc = cfg_validate(&cfg, e);
+  int rc = load_run_config(run_dir, "calibrate", &cfg, e), lock = -1;
   job j;
   memset(&j, 0, sizeof j);
   engine g;
@@ -355,6 +415,8 @@ int trainer_calibrate_only(const char *run_dir, epee_err *e) {
     omp_set_num_threads(cfg.run.threads);
     rc = job_open(&j, &cfg, e);
   }
+  if (rc == 0 && (lock = run_dir_lock(run_dir, e)) < 0) rc = -1;
+  if (rc == 0) run_dir_remove_stale_tmp(run_dir);
   if (rc == 0) { /* the best weights of the run: checkpoint.h5 holds them under best/ */
     adamw opt = {0};
     train_state st;
@@ -367,9 +429,11 @@ int trainer_calibrate_only(const char *run_dir, epee_err *e) {
   }
   int T = j.enc[SPLIT_DEV].max_len > j.enc[SPLIT_TEST].max_len ? j.enc[SPLIT_DEV].max_len : j.enc[SPLIT_TEST].max_len;
   if (rc == 0) rc = engine_init(&g, &j.m, cfg.calibrate.batch, T, e);
+  g.progress = stdout;
   if (rc == 0) rc = posttrain_run(&j, &g, e);
   engine_free(&g);
   job_close(&j);
+  run_dir_unlock(lock);
   cfg_free(&cfg);
   return rc;
 }
