@@ -313,7 +313,7 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *dst, epee_err *e) {
                      st_dtype_names[t->dtype]);
   /* In chunks, each dropped from the mapping once converted (a file mapping's pages stay in the page cache;
    * only this process's copy of them goes), so the mapped file never adds a second copy of the weights. */
-  const size_t chunk = (size_t)4 << 20, esz = (size_t)dtype_size[t->dtype];
+  const size_t chunk = (size_t)16 << 20, esz = (size_t)dtype_size[t->dtype];
   const unsigned char *src = f->map + f->data + t->begin;
   long page = sysconf(_SC_PAGESIZE);
   for (size_t done = 0, n = (size_t)t->numel; done < n;) {

@@ -2,12 +2,14 @@
  *   bench_import make FILE.safetensors   writes one with random weights under BertModel's names (F32, ~440 MB)
  *   bench_import load FILE.safetensors   model_create (weights only, as served) + hf_load_weights, timed; prints
  *                                        seconds, peak RSS (getrusage) and the weights' float32 size
+ *   bench_import machine                 the CPU, oneDNN's ISA and the thread count
  * Each load runs in its own process, so its peak RSS is that of one import. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
+#include "core/dnnl_wrap.h"
 #include "core/safetensors.h"
 #include "infer/hf_folder.h"
 
@@ -22,8 +24,12 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
+  if (argc == 2 && !strcmp(argv[1], "machine")) {
+    dw_describe_machine(stdout);
+    return 0;
+  }
   if (argc != 3 || (strcmp(argv[1], "make") && strcmp(argv[1], "load"))) {
-    fprintf(stderr, "usage: bench_import make|load FILE.safetensors\n");
+    fprintf(stderr, "usage: bench_import make|load FILE.safetensors | bench_import machine\n");
     return 2;
   }
   epee_err e = {{0}};

@@ -2,6 +2,8 @@
 # Import of a BERT-base-sized HF checkpoint (random weights, ~440 MB) against reading the file once, warm cache:
 # medians of 5 `cat FILE > /dev/null` and of 5 imports (each its own process), and the imports' peak RSS against
 # the weights' float32 size. Targets (issue 10): import <= 2x cat, peak RSS <= 1.25x the weights.
+# The copy into the parameters runs on OMP_NUM_THREADS threads (the fresh pages' faults dominate; threads fault
+# in parallel): with 1 thread expect about 3x cat.
 # usage: experiments/bench_import.sh [BUILD_DIR]   (default build/release; the file goes to experiments/out/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +12,7 @@ bin=$build/experiments/bench_import
 file=experiments/out/bert_base.safetensors
 mkdir -p experiments/out
 [ -f "$file" ] || "$bin" make "$file"
-grep -m1 'model name' /proc/cpuinfo
+"$bin" machine
 echo "file: $file, $(du -m "$file" | cut -f1) MB"
 cat "$file" > /dev/null # warm the page cache
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
