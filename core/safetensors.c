@@ -285,19 +285,15 @@ static void convert(st_dtype d, const unsigned char *src, float *dst, size_t n) 
   switch (d) {
   case ST_F32: memcpy(dst, src, n * sizeof(float)); break;
   case ST_F16:
+  case ST_BF16: {
+    float (*widen)(uint16_t) = d == ST_F16 ? st_f16_to_f32 : st_bf16_to_f32;
     for (size_t i = 0; i < n; i++) {
       uint16_t h;
       memcpy(&h, src + 2 * i, 2);
-      dst[i] = st_f16_to_f32(h);
+      dst[i] = widen(h);
     }
     break;
-  case ST_BF16:
-    for (size_t i = 0; i < n; i++) {
-      uint16_t h;
-      memcpy(&h, src + 2 * i, 2);
-      dst[i] = st_bf16_to_f32(h);
-    }
-    break;
+  }
   default: /* ST_F64 */
     for (size_t i = 0; i < n; i++) {
       double v;
