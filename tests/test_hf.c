@@ -23,6 +23,9 @@
 #include "train/multi_exit_loss.h"
 
 static const char *const archs[] = {"bert", "albert", "gpt2", "vit"};
+/* the twin's HF folder of archs[a] */
+static const char *const dirs[] = {"tests/fixtures/hf/bert", "tests/fixtures/hf/albert", "tests/fixtures/hf/gpt2",
+                                   "tests/fixtures/hf/vit"};
 #define N_ARCHS 4
 #define TOL 1e-5
 
@@ -273,14 +276,12 @@ static tokenizer *folder_tokenizer(const hf_source *s) {
 
 static void test_import_matches_twin(void) {
   for (int a = 0; a < N_ARCHS; a++) {
-    char dir[128];
-    snprintf(dir, sizeof dir, "tests/fixtures/hf/%s", archs[a]);
     model m;
     hf_source s;
     hf_report r;
     expected x;
     epee_err e = {{0}};
-    int rc = import(dir, &m, &s, &r, PARAMS_SERVE, 1, &e);
+    int rc = import(dirs[a], &m, &s, &r, PARAMS_SERVE, 1, &e);
     if (rc) printf("\n  %s: %s", archs[a], e.msg);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_STRING_EQUAL(s.arch->name, archs[a]);
@@ -308,14 +309,13 @@ static void test_import_matches_twin(void) {
 
 static void test_export_round_trip(void) {
   for (int a = 0; a < N_ARCHS; a++) {
-    char dir[128], out[160];
-    snprintf(dir, sizeof dir, "tests/fixtures/hf/%s", archs[a]);
+    char out[160];
     snprintf(out, sizeof out, "%s/export_%s", tmpdir, archs[a]);
     model m, m2;
     hf_source s, s2;
     hf_report r, r2;
     epee_err e = {{0}};
-    CU_ASSERT_EQUAL_FATAL(import(dir, &m, &s, &r, PARAMS_SERVE, 1, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(import(dirs[a], &m, &s, &r, PARAMS_SERVE, 1, &e), 0);
     char *labels[3] = {"a", "b\"quoted", "c"};
     model_meta meta = {.labels = labels, .n_labels = 3, .max_length = 16, .policy = {EPEE_POLICY_EPEE, 0.05f, 2},
                        .norm = {{0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}}};
@@ -353,14 +353,12 @@ static void test_export_round_trip(void) {
 /* A few AdamW steps on the twin's batch from the imported weights lower the multi-exit loss. */
 static void test_fine_tune_steps(void) {
   for (int a = 0; a < N_ARCHS; a++) {
-    char dir[128];
-    snprintf(dir, sizeof dir, "tests/fixtures/hf/%s", archs[a]);
     model m;
     hf_source s;
     hf_report r;
     expected x;
     epee_err e = {{0}};
-    CU_ASSERT_EQUAL_FATAL(import(dir, &m, &s, &r, PARAMS_TRAIN, 0, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(import(dirs[a], &m, &s, &r, PARAMS_TRAIN, 0, &e), 0);
     CU_ASSERT_EQUAL(r.n_fresh, 2 * m.n_layers); /* new exits */
     CU_ASSERT_EQUAL_FATAL(expected_read(archs[a], &m, &x), 0);
     int L = m.n_layers;
