@@ -2,6 +2,22 @@
 
 #include <math.h>
 
+#include "core/simd.h"
+
+enum { CHUNK = 16384 }; /* threads take blocks of CHUNK elements, each run by a per-ISA kernel (core/simd.h) */
+
+/* One block of one tensor: m, v, then the decoupled-decay update; c1, c2 the bias corrections. */
+EPEE_VECTOR_CLONES static void update_chunk(float *p, const float *gr, float *m, float *v, int64_t n, float b1, float b2,
+                                            float c1, float c2, float eps, float lr, float decay) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; j++) {
+    float gj = gr[j];
+    m[j] = b1 * m[j] + (1.0f - b1) * gj;
+    v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
+    p[j] = p[j] * decay - lr * (m[j] / c1) / (sqrtf(v[j] / c2) + eps);
+  }
+}
+
 void adamw_step(adamw *opt, param_store *ps, const adamw_group *groups) {
   opt->t++;
   const float b1 = opt->beta1, b2 = opt->beta2, eps = opt->eps;
@@ -11,12 +27,10 @@ void adamw_step(adamw *opt, param_store *ps, const adamw_group *groups) {
     const float lr = g->lr, decay = 1.0f - g->lr * g->weight_decay;
     int64_t o = ps->offset[i], n = ps->t[i]->n;
     float *p = ps->data + o, *gr = ps->grad + o, *m = ps->m + o, *v = ps->v + o;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t j = 0; j < n; j++) {
-      float gj = gr[j];
-      m[j] = b1 * m[j] + (1.0f - b1) * gj;
-      v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
-      p[j] = p[j] * decay - lr * (m[j] / c1) / (sqrtf(v[j] / c2) + eps);
+#pragma omp parallel for schedule(static) if (n > 4 * CHUNK)
+    for (int64_t o = 0; o < n; o += CHUNK) {
+      int64_t k = n - o < CHUNK ? n - o : CHUNK;
+      update_chunk(p + o, gr + o, m + o, v + o, k, b1, b2, c1, c2, eps, lr, decay);
     }
   }
 }

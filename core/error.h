@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define EPEE_ERR_LEN 1024
 typedef struct {
@@ -72,7 +73,12 @@ static inline void *epee_realloc_at(void *q, size_t n, const char *file, int lin
   if (!p) epee_fatal_at(file, line, "out of memory reallocating %zu bytes", n);
   return p;
 }
+static inline char *epee_strdup_at(const char *s, const char *file, int line) {
+  size_t n = strlen(s) + 1;
+  return memcpy(epee_malloc_at(n, file, line), s, n);
+}
 #define epee_malloc(n) epee_malloc_at((n), __FILE__, __LINE__)
+#define epee_strdup(s) epee_strdup_at((s), __FILE__, __LINE__)
 #define epee_calloc(n, sz) epee_calloc_at((n), (sz), __FILE__, __LINE__)
 #define epee_realloc(p, n) epee_realloc_at((p), (n), __FILE__, __LINE__)
 

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "core/ops.h"
+#include "core/vec.h"
 
 static int same_shape(const tensor *a, const tensor *b) {
   if (a->ndim != b->ndim) return 0;
@@ -11,14 +12,17 @@ static int same_shape(const tensor *a, const tensor *b) {
 }
 
 /* ---- add: a, b [same shape] -> a + b ---- */
+enum { CHUNK = 4096 }; /* threads take blocks of CHUNK elements, each run by a per-ISA kernel (core/vec.h) */
+
 static void add_backward(tape_entry *e) {
   const float *g = e->out->grad;
   for (int k = 0; k < 2; k++) {
     tensor *x = e->in[k];
     if (!x->requires_grad) continue;
     float *dx = x->grad;
+    int64_t n = x->n;
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < x->n; i++) dx[i] += g[i];
+    for (int64_t o = 0; o < n; o += CHUNK) vec_axpy(dx + o, g + o, 1.0f, n - o < CHUNK ? n - o : CHUNK);
   }
 }
 
@@ -27,8 +31,9 @@ tensor *op_add_at(epee_ctx *c, tensor *a, tensor *b, OP_LOC) {
   tensor *y = tensor_new_at(c, a->ndim, a->shape, file, line);
   const float *pa = a->data, *pb = b->data;
   float *py = y->data;
+  int64_t n = y->n;
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < y->n; i++) py[i] = pa[i] + pb[i];
+  for (int64_t o = 0; o < n; o += CHUNK) vec_add(py + o, pa + o, pb + o, n - o < CHUNK ? n - o : CHUNK);
   tape_record(c, "add", add_backward, y, 2, (tensor *[]){a, b});
   return y;
 }

@@ -11,6 +11,13 @@
 #include "core/rng.h"
 #include "core/simd.h"
 
+enum { CHUNK = 4096 }; /* threads take blocks of CHUNK elements, each run by a per-ISA kernel */
+
+EPEE_VECTOR_CLONES static void backward_chunk(float *dx, const float *dy, const uint8_t *mask, float scale, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (mask[i] ? scale : 0.0f);
+}
+
 /* dx += dy * mask / (1 - p) */
 static void dropout_backward(tape_entry *e) {
   tensor *x = e->in[0];
@@ -18,8 +25,8 @@ static void dropout_backward(tape_entry *e) {
   const float *dy = e->out->grad;
   float *dx = x->grad, scale = e->farg[0];
   int64_t n = x->n;
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (mask[i] ? scale : 0.0f);
+#pragma omp parallel for schedule(static)
+  for (int64_t o = 0; o < n; o += CHUNK) backward_chunk(dx + o, dy + o, mask + o, scale, n - o < CHUNK ? n - o : CHUNK);
 }
 
 /* x -> x * m / (1 - p), m_i ~ Bernoulli(1 - p); x itself when not training or p == 0 */
@@ -44,7 +51,6 @@ tensor *op_dropout_at(epee_ctx *c, tensor *x, float p, OP_LOC) {
   const float *px = x->data;
   float *py = y->data;
   int64_t n = x->n;
-  enum { CHUNK = 4096 };
 #pragma omp parallel for schedule(static)
   for (int64_t o = 0; o < n; o += CHUNK)
     dropout_kernel(px + o, py + o, mask ? mask + o : NULL, n - o < CHUNK ? n - o : CHUNK, keep, seed, stream,

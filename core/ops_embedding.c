@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/ops.h"
+#include "core/vec.h"
 
 /* dW[ids[i]] += dy[i]. Ids repeat (padding, common tokens), so rows of dW receive several adds: each
  * thread owns a slice of the D columns and walks the ids in order, which is race-free and gives the same
@@ -18,9 +19,7 @@ static void embedding_backward(tape_entry *e) {
     int d0 = (int)((int64_t)D * t / nt), d1 = (int)((int64_t)D * (t + 1) / nt);
     for (int i = 0; i < n; i++) {
       float *dw = W->grad + (size_t)ids[i] * D;
-      const float *g = dy + (size_t)i * D;
-#pragma omp simd
-      for (int d = d0; d < d1; d++) dw[d] += g[d];
+      vec_axpy(dw + d0, dy + (size_t)i * D + d0, 1.0f, d1 - d0);
     }
   }
 }

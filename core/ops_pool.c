@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/ops.h"
+#include "core/vec.h"
 
 /* ---- gather_rows: x viewed as [R, row_len], rows[n] -> [n, row_len] ---- */
 
@@ -18,10 +19,7 @@ static void gather_backward(tape_entry *e) {
     int nt = omp_get_num_threads(), t = omp_get_thread_num();
     int d0 = (int)((int64_t)len * t / nt), d1 = (int)((int64_t)len * (t + 1) / nt);
     for (int i = 0; i < n; i++) {
-      float *dxr = dx + (size_t)rows[i] * len;
-      const float *g = dy + (size_t)i * len;
-#pragma omp simd
-      for (int d = d0; d < d1; d++) dxr[d] += g[d];
+      vec_axpy(dx + (size_t)rows[i] * len + d0, dy + (size_t)i * len + d0, 1.0f, d1 - d0);
     }
   }
 }
@@ -71,9 +69,7 @@ static void mean_pool_backward(tape_entry *e) {
     const float *g = dy + (size_t)b * D;
     for (int t = 0; t < T; t++) {
       if (mask[(size_t)b * T + t] == 0.0f) continue;
-      float *dx = x->grad + ((size_t)b * T + t) * D;
-#pragma omp simd
-      for (int d = 0; d < D; d++) dx[d] += g[d] * inv;
+      vec_axpy(x->grad + ((size_t)b * T + t) * D, g, inv, D);
     }
   }
 }
@@ -89,12 +85,9 @@ tensor *op_mean_pool_at(epee_ctx *c, tensor *x, const float *mask, OP_LOC) {
     memset(yb, 0, sizeof(float) * (size_t)D);
     for (int t = 0; t < T; t++) {
       if (mask[(size_t)b * T + t] == 0.0f) continue;
-      const float *xr = x->data + ((size_t)b * T + t) * D;
-#pragma omp simd
-      for (int d = 0; d < D; d++) yb[d] += xr[d];
+      vec_axpy(yb, x->data + ((size_t)b * T + t) * D, 1.0f, D);
     }
-#pragma omp simd
-    for (int d = 0; d < D; d++) yb[d] *= inv;
+    vec_scale(yb, inv, D);
   }
   tape_entry *e = tape_record(c, "mean_pool", mean_pool_backward, y, 1, &x);
   if (e) { /* the caller's mask buffer may be refilled before backward */

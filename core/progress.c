@@ -1,5 +1,6 @@
 #include "core/progress.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,7 +55,9 @@ void progress_start(progress *p, FILE *out, const char *label, int64_t total, co
   p->total = total;
   p->t0 = p->last_draw = now_seconds();
   p->tty = isatty(fileno(out));
-  p->plain_every = 10.0;
+  /* EPEE_PROGRESS_EVERY: seconds between plain lines (a sweep reading its trials' output asks for more) */
+  const char *every = getenv("EPEE_PROGRESS_EVERY");
+  p->plain_every = every && atof(every) > 0 ? atof(every) : 10.0;
 }
 
 void progress_start_quiet(progress *p, FILE *out, const char *label, int64_t total, const char *unit) {

@@ -1,7 +1,6 @@
 #define _DEFAULT_SOURCE /* madvise(MADV_DONTNEED): posix_madvise ignores DONTNEED on Linux */
 #include "core/safetensors.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -10,6 +9,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "core/json.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this reader copies it as is"
@@ -81,60 +82,54 @@ static void free_parsed(st_file *f) {
 }
 
 /* A JSON number that is a whole number in [0, max]. */
-static int whole(const cJSON *j, double max, uint64_t *out) {
-  if (!cJSON_IsNumber(j)) return 0;
-  double v = j->valuedouble;
+static int whole(const json_t *j, double max, uint64_t *out) {
+  if (!json_is_number(j)) return 0;
+  double v = json_number_value(j);
   if (!(v >= 0 && v <= max) || v != floor(v)) return 0;
   *out = (uint64_t)v;
   return 1;
 }
 
-static int cmp_name(const void *a, const void *b) {
-  return strcmp((*(const st_tensor *const *)a)->name, (*(const st_tensor *const *)b)->name);
-}
 static int cmp_offset(const void *a, const void *b) {
   const st_tensor *x = *(const st_tensor *const *)a, *y = *(const st_tensor *const *)b;
   if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
   return x->end < y->end ? -1 : x->end > y->end;
 }
 
-static int parse_tensor(const cJSON *j, uint64_t data_len, const char *path, st_tensor *t, epee_err *e) {
-  const char *nm = t->name;
-  if (!cJSON_IsObject(j)) return epee_errf(e, "%s: header entry '%.200s': expected an object", path, nm);
-  const cJSON *dt = NULL, *shape = NULL, *off = NULL;
-  for (const cJSON *c = j->child; c; c = c->next) {
-    const cJSON **slot = !strcmp(c->string, "dtype") ? &dt : !strcmp(c->string, "shape") ? &shape
-                         : !strcmp(c->string, "data_offsets") ? &off : NULL;
-    if (!slot)
+static int parse_tensor(json_t *j, uint64_t data_len, const char *path, st_tensor *t, epee_err *e) {
+  const char *nm = t->name, *key;
+  if (!json_is_object(j)) return epee_errf(e, "%s: header entry '%.200s': expected an object", path, nm);
+  json_t *c;
+  json_object_foreach(j, key, c)
+    if (strcmp(key, "dtype") && strcmp(key, "shape") && strcmp(key, "data_offsets"))
       return epee_errf(e, "%s: tensor '%.200s': unknown field '%.100s' (expected dtype, shape, data_offsets)", path,
-                       nm, c->string);
-    if (*slot) return epee_errf(e, "%s: tensor '%.200s': duplicate field '%s'", path, nm, c->string);
-    *slot = c;
-  }
-  if (!cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(off))
+                       nm, key);
+  const json_t *dt = json_object_get(j, "dtype"), *shape = json_object_get(j, "shape"),
+               *off = json_object_get(j, "data_offsets");
+  if (!json_is_string(dt) || !json_is_array(shape) || !json_is_array(off))
     return epee_errf(e, "%s: tensor '%.200s': expected \"dtype\" (a string), \"shape\" and \"data_offsets\" "
                         "(arrays)", path, nm);
   int d = 0;
-  while (d < ST_DTYPE_COUNT && strcmp(st_dtype_names[d], dt->valuestring)) d++;
+  while (d < ST_DTYPE_COUNT && strcmp(st_dtype_names[d], json_string_value(dt))) d++;
   if (d == ST_DTYPE_COUNT)
     return epee_errf(e, "%s: tensor '%.200s': unknown dtype '%.40s' (expected F64, F32, F16, BF16, I64, I32, I16, "
-                        "I8, U64, U32, U16, U8, BOOL, F8_E4M3 or F8_E5M2)", path, nm, dt->valuestring);
+                        "I8, U64, U32, U16, U8, BOOL, F8_E4M3 or F8_E5M2)", path, nm, json_string_value(dt));
   t->dtype = (st_dtype)d;
-  int nd = cJSON_GetArraySize(shape);
+  size_t nd = json_array_size(shape);
   if (nd > ST_MAX_DIMS)
-    return epee_errf(e, "%s: tensor '%.200s': %d dimensions; at most %d are read", path, nm, nd, ST_MAX_DIMS);
-  t->ndim = nd;
-  int zero = 0, k = 0;
-  for (const cJSON *c = shape->child; c; c = c->next, k++) {
+    return epee_errf(e, "%s: tensor '%.200s': %zu dimensions; at most %d are read", path, nm, nd, ST_MAX_DIMS);
+  t->ndim = (int)nd;
+  int zero = 0, k;
+  for (k = 0; k < t->ndim; k++) {
     uint64_t v;
-    if (!whole(c, 9007199254740992.0, &v))
+    if (!whole(json_array_get(shape, (size_t)k), 9007199254740992.0, &v))
       return epee_errf(e, "%s: tensor '%.200s': shape[%d] is not a whole number >= 0", path, nm, k);
     t->shape[k] = (int64_t)v;
     zero |= v == 0;
   }
   /* numel * size must fit in the data section: checked factor by factor, so nothing overflows */
   uint64_t numel = 1, limit = data_len / (uint64_t)dtype_size[d];
-  for (k = 0; !zero && k < nd; k++) {
+  for (k = 0; !zero && k < t->ndim; k++) {
     if ((uint64_t)t->shape[k] > limit / numel)
       return epee_errf(e, "%s: tensor '%.200s': shape needs more bytes than the file's %llu of data", path, nm,
                        (unsigned long long)data_len);
@@ -142,8 +137,8 @@ static int parse_tensor(const cJSON *j, uint64_t data_len, const char *path, st_
   }
   t->numel = zero ? 0 : (int64_t)numel;
   uint64_t b, en;
-  if (cJSON_GetArraySize(off) != 2 || !whole(off->child, 9007199254740992.0, &b) ||
-      !whole(off->child->next, 9007199254740992.0, &en) || b > en)
+  if (json_array_size(off) != 2 || !whole(json_array_get(off, 0), 9007199254740992.0, &b) ||
+      !whole(json_array_get(off, 1), 9007199254740992.0, &en) || b > en)
     return epee_errf(e, "%s: tensor '%.200s': data_offsets must be [BEGIN, END], whole numbers, BEGIN <= END", path,
                      nm);
   if (en > data_len)
@@ -157,31 +152,28 @@ static int parse_tensor(const cJSON *j, uint64_t data_len, const char *path, st_
   return 0;
 }
 
-static int parse_meta(const cJSON *j, const char *path, st_file *f, epee_err *e) {
-  if (!cJSON_IsObject(j)) return epee_errf(e, "%s: __metadata__: expected an object of strings", path);
-  int n = cJSON_GetArraySize(j);
-  f->meta = epee_calloc((size_t)n * 2 + 1, sizeof(char *));
-  for (const cJSON *c = j->child; c; c = c->next) {
-    if (!cJSON_IsString(c))
-      return epee_errf(e, "%s: __metadata__ '%.100s': expected a string value", path, c->string);
-    if (st_meta(f, c->string)) return epee_errf(e, "%s: __metadata__: duplicate key '%.100s'", path, c->string);
-    f->meta[2 * f->n_meta] = strdup(c->string);
-    f->meta[2 * f->n_meta + 1] = strdup(c->valuestring);
+static int parse_meta(json_t *j, const char *path, st_file *f, epee_err *e) {
+  if (!json_is_object(j)) return epee_errf(e, "%s: __metadata__: expected an object of strings", path);
+  f->meta = epee_calloc(json_object_size(j) * 2 + 1, sizeof(char *));
+  const char *key;
+  json_t *c;
+  json_object_foreach(j, key, c) {
+    if (!json_is_string(c)) return epee_errf(e, "%s: __metadata__ '%.100s': expected a string value", path, key);
+    f->meta[2 * f->n_meta] = strdup(key);
+    f->meta[2 * f->n_meta + 1] = strdup(json_string_value(c));
     f->n_meta++;
   }
   return 0;
 }
 
-/* Every name once; the tensors tile the data section exactly (no overlap, no hole, nothing past the end). */
+/* The tensors tile the data section exactly (no overlap, no hole, nothing past the end); names are distinct
+ * already (the parser refuses a key given twice). */
 static int check_layout(st_file *f, uint64_t data_len, epee_err *e) {
   if (!f->n) return data_len ? epee_errf(e, "%s: %llu bytes of data but no tensor", f->path,
                                          (unsigned long long)data_len) : 0;
   const st_tensor **s = epee_malloc(sizeof *s * (size_t)f->n);
   for (int i = 0; i < f->n; i++) s[i] = &f->t[i];
   int rc = 0;
-  qsort(s, (size_t)f->n, sizeof *s, cmp_name);
-  for (int i = 1; i < f->n && !rc; i++)
-    if (!strcmp(s[i]->name, s[i - 1]->name)) rc = epee_errf(e, "%s: duplicate tensor '%.200s'", f->path, s[i]->name);
   qsort(s, (size_t)f->n, sizeof *s, cmp_offset);
   uint64_t pos = 0;
   for (int i = 0; i < f->n && !rc; i++) {
@@ -210,31 +202,34 @@ int st_parse(st_file *f, const char *path, const unsigned char *buf, size_t len,
                         "not a safetensors file?", path, (unsigned long long)n, len);
   if (n < 2 || buf[8] != '{')
     return epee_errf(e, "%s: the header does not start with '{': not a safetensors file", path);
-  const char *hdr = (const char *)buf + 8, *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(hdr, (size_t)n, &end, 0);
-  size_t at = root ? (size_t)(end - hdr) : (size_t)(cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - hdr : 0);
-  if (root) /* the format pads the header with spaces */
-    while (at < n && (hdr[at] == ' ' || hdr[at] == '\t' || hdr[at] == '\n' || hdr[at] == '\r' || !hdr[at])) at++;
-  if (!root || at < n || !cJSON_IsObject(root)) {
-    cJSON_Delete(root);
-    return epee_errf(e, "%s: the header is not one JSON object (error near header byte %zu of %llu)", path,
-                     at > n ? (size_t)n : at, (unsigned long long)n);
-  }
+  const char *hdr = (const char *)buf + 8;
+  size_t used = (size_t)n; /* the format pads the header with spaces (some writers with NULs) */
+  while (used > 0 && (hdr[used - 1] == ' ' || hdr[used - 1] == '\t' || hdr[used - 1] == '\n' ||
+                      hdr[used - 1] == '\r' || !hdr[used - 1]))
+    used--;
+  json_error_t err;
+  json_t *root = json_loadb(hdr, used, EPEE_JSON_STRICT, &err);
+  if (!root)
+    return epee_errf(e, "%s: the header is not one JSON object: %s (header byte %d of %llu)", path, err.text,
+                     err.position, (unsigned long long)n);
   f->path = strdup(path);
   f->map = buf, f->size = len, f->data = 8 + (size_t)n;
   uint64_t data_len = len - f->data;
-  f->t = epee_calloc((size_t)cJSON_GetArraySize(root) + 1, sizeof *f->t);
-  int rc = 0, seen_meta = 0;
-  for (const cJSON *c = root->child; c && !rc; c = c->next) {
-    if (!strcmp(c->string, "__metadata__")) {
-      rc = seen_meta++ ? epee_errf(e, "%s: duplicate __metadata__", path) : parse_meta(c, path, f, e);
-      continue;
+  f->t = epee_calloc(json_object_size(root) + 1, sizeof *f->t);
+  int rc = 0;
+  const char *key;
+  json_t *c;
+  json_object_foreach(root, key, c) {
+    if (!strcmp(key, "__metadata__")) {
+      rc = parse_meta(c, path, f, e);
+    } else {
+      st_tensor *t = &f->t[f->n++];
+      t->name = strdup(key);
+      rc = parse_tensor(c, data_len, path, t, e);
     }
-    st_tensor *t = &f->t[f->n++];
-    t->name = strdup(c->string);
-    rc = parse_tensor(c, data_len, path, t, e);
+    if (rc) break;
   }
-  cJSON_Delete(root);
+  json_decref(root);
   if (!rc) rc = check_layout(f, data_len, e);
   if (rc) free_parsed(f);
   return rc;
@@ -329,29 +324,30 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *dst, epee_err *e) {
 int st_write(const char *path, const st_out *t, int n, st_dtype dtype, const char *const *meta, epee_err *e) {
   EPEE_CHECK(dtype == ST_F32 || dtype == ST_F16 || dtype == ST_BF16, "st_write writes F32, F16 or BF16");
   const size_t esz = (size_t)dtype_size[dtype];
-  cJSON *root = cJSON_CreateObject();
+  json_t *root = json_object();
   if (meta && meta[0]) {
-    cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
-    for (int i = 0; meta[i]; i += 2) cJSON_AddStringToObject(m, meta[i], meta[i + 1]);
+    json_t *m = json_object();
+    for (int i = 0; meta[i]; i += 2) json_object_set_new(m, meta[i], json_string(meta[i + 1]));
+    json_object_set_new(root, "__metadata__", m);
   }
   uint64_t off = 0;
   for (int i = 0; i < n; i++) {
-    EPEE_CHECK(!cJSON_GetObjectItemCaseSensitive(root, t[i].name), "st_write: tensor names must be distinct");
-    cJSON *o = cJSON_AddObjectToObject(root, t[i].name);
-    cJSON_AddStringToObject(o, "dtype", st_dtype_names[dtype]);
-    cJSON *s = cJSON_AddArrayToObject(o, "shape");
+    EPEE_CHECK(!json_object_get(root, t[i].name), "st_write: tensor names must be distinct");
+    json_t *s = json_array();
     uint64_t numel = 1;
     for (int d = 0; d < t[i].ndim; d++) {
-      cJSON_AddItemToArray(s, cJSON_CreateNumber(t[i].shape[d]));
+      json_array_append_new(s, json_integer(t[i].shape[d]));
       numel *= (uint64_t)t[i].shape[d];
     }
-    cJSON *a = cJSON_AddArrayToObject(o, "data_offsets");
-    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)off));
+    json_t *a = json_array();
+    json_array_append_new(a, json_integer((json_int_t)off));
     off += numel * esz;
-    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)off));
+    json_array_append_new(a, json_integer((json_int_t)off));
+    EPEE_CHECK(!json_object_set_new(root, t[i].name, json_pack("{s:s, s:o, s:o}", "dtype", st_dtype_names[dtype],
+                                                                "shape", s, "data_offsets", a)),
+               "st_write: tensor names must be valid UTF-8");
   }
-  char *hdr = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
+  char *hdr = json_text(root, 0);
   size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8; /* the data section starts 8-byte aligned */
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());

@@ -7,7 +7,7 @@
  *   bytes 8+N..      the data section: every tensor row-major, little-endian, back to back, no holes
  *
  * Reading maps the file (mmap) and checks the whole header before any tensor is touched: lengths inside the
- * file, a JSON object (parsed with Debian's libcjson), no duplicate name, known dtypes, integral shapes whose
+ * file, a JSON object (parsed strictly with jansson: no key twice), known dtypes, integral shapes whose
  * byte size equals the offsets' span, offsets that neither overlap, leave holes nor pass the end. Whatever the
  * file says, nothing is allocated beyond what its size bounds. Tensors are then converted to float32 straight
  * into the caller's memory (F32, F16, BF16, F64), and the mapped pages are dropped as they are consumed, so

@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/profile.h"
+#include "core/progress.h"
+
 void ctx_init(epee_ctx *c, size_t act_bytes, uint64_t seed) {
   memset(c, 0, sizeof *c);
   arena_init(&c->act, "activations", act_bytes);
@@ -20,6 +23,7 @@ void ctx_reset(epee_ctx *c) {
   arena_reset(&c->act);
   c->tape.n = 0;
   c->dropout_calls = 0;
+  if (c->prof) prof_start(c->prof);
 }
 
 int64_t shape_numel(int ndim, const int *shape) {
@@ -82,6 +86,7 @@ void op_fail(const char *op, const char *file, int line, const char *what, int n
 
 tape_entry *tape_record(epee_ctx *c, const char *op, backward_fn bw, tensor *out, int nin, tensor *const *in) {
   EPEE_CHECK(nin <= TAPE_MAX_IN, "an op has at most 4 tensor inputs");
+  if (c->prof) prof_forward(c->prof, op, out, nin, (const tensor *const *)in); /* every op ends here */
   if (!c->grad_mode) return NULL;
   int need = 0;
   for (int i = 0; i < nin; i++) need |= in[i] && in[i]->requires_grad;
@@ -103,6 +108,7 @@ tape_entry *tape_record(epee_ctx *c, const char *op, backward_fn bw, tensor *out
 
 void tape_backward(epee_ctx *c, tensor *out, const float *dout) {
   EPEE_CHECK(out->requires_grad, "the output does not depend on any parameter (or grad mode was off)");
+  double t0 = c->prof ? now_seconds() : 0;
   /* zero non-leaf grads so that a second backward over the same tape adds exactly one more gradient */
   for (int i = 0; i < c->tape.n; i++) {
     tensor *o = c->tape.entries[i].out;
@@ -110,11 +116,14 @@ void tape_backward(epee_ctx *c, tensor *out, const float *dout) {
   }
   float *g = tensor_grad(c, out);
   for (int64_t i = 0; i < out->n; i++) g[i] = dout ? dout[i] : 1.0f;
+  if (c->prof) prof_add(c->prof, "activation_grads", PROF_BACKWARD, now_seconds() - t0, 0);
   for (int i = c->tape.n - 1; i >= 0; i--) {
     tape_entry *e = &c->tape.entries[i];
     if (!e->out->grad) continue; /* nothing downstream of this op reached the loss */
+    if (c->prof) t0 = now_seconds(); /* the input grads' first-use zeroing counts as the op's */
     for (int k = 0; k < TAPE_MAX_IN; k++)
       if (e->in[k] && e->in[k]->requires_grad) tensor_grad(c, e->in[k]);
     e->backward(e);
+    if (c->prof) prof_backward(c->prof, e->op, e->out, TAPE_MAX_IN, (const tensor *const *)e->in, now_seconds() - t0);
   }
 }

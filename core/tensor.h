@@ -55,6 +55,7 @@ typedef struct epee_ctx {
   uint64_t seed;     /* dropout stream: (seed, step, op counter) */
   uint64_t step;
   uint64_t dropout_calls;
+  struct profile *prof; /* time per op kind (core/profile.h); NULL: not profiling */
 } epee_ctx;
 
 /* --- context ---------------------------------------------------------------------------------- */

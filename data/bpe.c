@@ -15,15 +15,13 @@
  * token (86% of the pieces of the GO definitions) costs one hash probe, the rest run the merge loop, O(n log n)
  * in the piece length n. Memory is bounded by the vocabulary, whatever the texts.
  *
- * vocab.json is parsed by cJSON (Debian's libcjson), under a lock: cJSON records every parse's error position in
- * a global, so concurrent loads would race on it. */
+ * vocab.json is parsed strictly by jansson (core/json.h): a token given twice is refused there. */
 #include "data/bpe.h"
 
-#include <cjson/cJSON.h>
 #include <limits.h>
-#include <pthread.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "data/unicode_tables.h"
 #include "data/utf8.h"
 
@@ -307,12 +305,10 @@ static void bpe_free(void *impl) {
   free(t);
 }
 
-static const char *json_kind(const cJSON *j) {
-  return cJSON_IsObject(j) ? "an object" : cJSON_IsArray(j) ? "an array" : cJSON_IsString(j) ? "a string"
-       : cJSON_IsNumber(j) ? "a number" : cJSON_IsBool(j) ? "a boolean" : "null";
+static const char *json_kind(const json_t *j) {
+  return json_is_object(j) ? "an object" : json_is_array(j) ? "an array" : json_is_string(j) ? "a string"
+       : json_is_number(j) ? "a number" : json_is_boolean(j) ? "a boolean" : "null";
 }
-
-static int json_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 static int line_of(const unsigned char *d, size_t off) {
   int line = 1;
@@ -336,59 +332,45 @@ static int32_t *str_slot(const bpe *t, const str_map *m, const char *s, size_t n
 
 /* vocab.json -> pool, start, n and the text -> id map. 0, or -1 with e set. */
 static int load_vocab(bpe *t, const tok_asset *a, const char *where, str_map *map, epee_err *e) {
-  const char *d = (const char *)a->data;
   if (a->len == 0) return epee_errf(e, "%s: empty file; expected a JSON object of token -> id", where);
-  long bad = utf8_first_invalid(d, a->len);
-  if (bad >= 0) return epee_errf(e, "%s:%d: invalid UTF-8 (byte %ld)", where, line_of(a->data, (size_t)bad), bad);
-  static pthread_mutex_t cjson_lock = PTHREAD_MUTEX_INITIALIZER;
-  const char *end = NULL;
-  pthread_mutex_lock(&cjson_lock);
-  cJSON *root = cJSON_ParseWithLengthOpts(d, a->len, &end, 0);
-  pthread_mutex_unlock(&cjson_lock);
-  if (!root) {
-    size_t off = end && end >= d && end <= d + a->len ? (size_t)(end - d) : 0, last = a->len;
-    while (last > 0 && json_space(d[last - 1])) last--;
-    return epee_errf(e, "%s:%d: not valid JSON (byte %zu of %zu%s); expected a JSON object of token -> id", where,
-                     line_of(a->data, off), off, a->len, last && d[last - 1] != '}' ? ": truncated file?" : "");
-  }
+  epee_err je;
+  json_t *root = epee_json_parse((const char *)a->data, a->len, where, 1, &je);
+  if (!root) return epee_errf(e, "%s; expected a JSON object of token -> id", je.msg);
   int rc = -1;
-  const cJSON **owner = NULL;
-  while (end && end < d + a->len && json_space(*end)) end++;
-  if (!cJSON_IsObject(root)) {
+  const char **name = NULL; /* the token of each id, keys of root */
+  int n = (int)json_object_size(root);
+  if (!json_is_object(root)) {
     epee_errf(e, "%s: expected a JSON object of token -> id, found %s", where, json_kind(root));
     goto out;
   }
-  if (end != d + a->len) {
-    epee_errf(e, "%s:%d: text after the JSON object", where, line_of(a->data, (size_t)(end - d)));
-    goto out;
-  }
-  int n = cJSON_GetArraySize(root);
   if (n == 0) {
     epee_errf(e, "%s: expected a JSON object of token -> id, found an empty object", where);
     goto out;
   }
-  owner = epee_calloc((size_t)n, sizeof *owner);
+  name = epee_calloc((size_t)n, sizeof *name);
   size_t pool_len = 0;
-  for (const cJSON *c = root->child; c; c = c->next) {
-    double v = c->valuedouble;
-    if (!c->string[0]) {
+  const char *key;
+  json_t *c;
+  json_object_foreach(root, key, c) {
+    double v = json_number_value(c);
+    if (!key[0]) {
       epee_errf(e, "%s: an empty token (key \"\")", where);
       goto out;
     }
-    if (!cJSON_IsNumber(c)) {
-      epee_errf(e, "%s: token \"%.60s\": expected an integer id, found %s", where, c->string, json_kind(c));
+    if (!json_is_number(c)) {
+      epee_errf(e, "%s: token \"%.60s\": expected an integer id, found %s", where, key, json_kind(c));
       goto out;
     }
     if (!(v >= 0 && v < n) || v != (double)(int)v) {
-      epee_errf(e, "%s: token \"%.60s\": id %g is not an integer in 0..%d (%d tokens)", where, c->string, v, n - 1, n);
+      epee_errf(e, "%s: token \"%.60s\": id %g is not an integer in 0..%d (%d tokens)", where, key, v, n - 1, n);
       goto out;
     }
-    if (owner[(int)v]) {
-      epee_errf(e, "%s: id %d given to both \"%.60s\" and \"%.60s\"", where, (int)v, owner[(int)v]->string, c->string);
+    if (name[(int)v]) {
+      epee_errf(e, "%s: id %d given to both \"%.60s\" and \"%.60s\"", where, (int)v, name[(int)v], key);
       goto out;
     }
-    owner[(int)v] = c;
-    pool_len += strlen(c->string) + 1;
+    name[(int)v] = key;
+    pool_len += strlen(key) + 1;
   }
   if (pool_len >= UINT32_MAX) {
     epee_errf(e, "%s: tokens too long (%zu bytes)", where, pool_len);
@@ -403,22 +385,17 @@ static int load_vocab(bpe *t, const tok_asset *a, const char *where, str_map *ma
   map->mask = (uint32_t)(size - 1);
   map->slot = epee_malloc(size * sizeof *map->slot);
   memset(map->slot, 0xff, size * sizeof *map->slot);
-  for (int id = 0; id < n; id++) { /* ids are 0..n-1, each once: every owner is set */
-    size_t l = strlen(owner[id]->string);
-    memcpy(t->pool + pos, owner[id]->string, l + 1);
+  for (int id = 0; id < n; id++) { /* ids are 0..n-1, each once: every name is set, and distinct (keys) */
+    size_t l = strlen(name[id]);
+    memcpy(t->pool + pos, name[id], l + 1);
     t->start[id] = (uint32_t)pos;
     pos += l + 1;
-    int32_t *sl = str_slot(t, map, t->pool + t->start[id], l);
-    if (*sl >= 0) {
-      epee_errf(e, "%s: token \"%.60s\" appears twice", where, t->pool + t->start[id]);
-      goto out;
-    }
-    *sl = id;
+    *str_slot(t, map, t->pool + t->start[id], l) = id;
   }
   rc = 0;
 out:
-  free(owner);
-  cJSON_Delete(root);
+  free(name);
+  json_decref(root);
   return rc;
 }
 

@@ -6,9 +6,10 @@
  *   - TSV (any file name not ending in .jsonl/.json/.ndjson): the first line names the columns, tab
  *     separated; every other line has exactly as many tab-separated fields. No quoting: a field cannot
  *     contain a tab or a newline (GLUE style).
- *   - JSON Lines (.jsonl, .json, .ndjson): one flat JSON object per line; values are strings, numbers (kept
- *     as their text, so {"label": 1} has label "1"), true/false (text "true"/"false") or null (= key absent).
- *     Nested objects/arrays are rejected.
+ *   - JSON Lines (.jsonl, .json, .ndjson): one JSON object per line, read strictly (RFC 8259, a key given
+ *     twice refused; errors "file:line:col: ..."). Text values must be strings; a label or id may also be a
+ *     number (as its shortest text: {"label": 1} has label "1", 2.5e3 is "2500") or true/false; null = key
+ *     absent. Other keys may hold anything.
  * Labels: either a known list (from the config; index = position in the list) or, without one, discovered
  * from the file: the sorted (strcmp) unique values. Every error is ONE line "file:line: what". */
 #ifndef EPEE_DATA_DATASET_H
@@ -33,7 +34,7 @@ typedef struct {
   char **label_names; /* [n_labels] */
   int n_labels;
   int *lines;         /* [n] 1-based line of each example in its file */
-  char **ids;         /* [n] each example's id_col value (a JSON number as written), NULL without an id_col */
+  char **ids;         /* [n] each example's id_col value (a JSON number as its text), NULL without an id_col */
 } ds_raw;
 
 typedef struct {

@@ -1,9 +1,10 @@
 /* Dataset readers: TSV and JSON Lines -> ds_raw (formats and label rules in dataset.h). */
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/json.h"
 #include "data/dataset.h"
-#include "data/json_flat.h"
 #include "data/readfile.h"
 #include "data/utf8.h"
 
@@ -161,25 +162,60 @@ done:
 
 /* ---- JSON Lines ---------------------------------------------------------------------------------- */
 
-/* The value of key (NULL: absent); a text must be a JSON string: 42 is not the text "42" but a wrong column. */
-static int field(const char *path, int line, const json_field *f, int n, const char *key, int text,
-                 const char **value, epee_err *e) {
-  *value = NULL;
-  for (int k = 0; k < n; k++)
-    if (!strcmp(f[k].key, key)) {
-      if (text && !f[k].is_string)
-        return epee_errf(e, "%s:%d: value of \"%s\" is %s; expected a string", path, line, key, f[k].value);
-      *value = f[k].value;
+/* A label or id value as text (a string as is; a number as 1, 2500, -0.5: 2.5e3 and 2500.0 are the same one as
+ * 2500; true, false); NULL for an object or array. buf holds the converted ones. */
+static const char *scalar_text(const json_t *v, char buf[32]) {
+  double x = json_number_value(v);
+  if (json_is_string(v)) return json_string_value(v);
+  if (json_is_integer(v)) snprintf(buf, 32, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+  else if (json_is_real(v) && x == floor(x) && fabs(x) < 1e15) snprintf(buf, 32, "%.0f", x + 0.0); /* -0 is 0 */
+  else if (json_is_real(v))
+    for (int prec = 1; prec <= 17; prec++) { /* the shortest text that reads back as the same number */
+      snprintf(buf, 32, "%.*g", prec, x);
+      if (strtod(buf, NULL) == x) break;
     }
+  else if (json_is_boolean(v)) snprintf(buf, 32, "%s", json_is_true(v) ? "true" : "false");
+  else return NULL;
+  return buf;
+}
+
+/* The value of key (NULL: absent or null). A text must be a JSON string: 42 is not the text "42" but a wrong
+ * column; a label or id may also be a number or true/false. */
+static int field(const char *path, int line, const json_t *o, const char *key, int text, char buf[32],
+                 const char **value, epee_err *e) {
+  const json_t *v = json_object_get(o, key);
+  *value = json_is_null(v) ? NULL : scalar_text(v, buf);
+  if (v && !json_is_null(v) && (!*value || (text && !json_is_string(v))))
+    return epee_errf(e, "%s:%d: value of \"%s\" is %s; expected a string%s", path, line, key,
+                     json_is_object(v) ? "an object" : json_is_array(v) ? "an array" : *value,
+                     text ? "" : ", a number or true/false");
   return 0;
 }
 
-/* A key given twice: JSON leaves it undefined (Python keeps the last, others the first), so it is refused. */
-static int duplicate_key(const char *path, int line, const json_field *f, int n, epee_err *e) {
-  for (int k = 1; k < n; k++)
-    for (int i = 0; i < k; i++)
-      if (!strcmp(f[i].key, f[k].key))
-        return epee_errf(e, "%s:%d: key \"%s\" appears twice in the object", path, line, f[k].key);
+/* One line's object into out; *first_line is the line of the first record, which decides whether the file is
+ * labelled. */
+static int read_record(const char *path, int line, const json_t *o, const ds_columns *c, int *first_line, rows *out,
+                       epee_err *e) {
+  if (!json_is_object(o)) return epee_errf(e, "%s:%d: expected one JSON object per line, found an array", path, line);
+  const char *text, *text_b = NULL, *label = NULL, *id = NULL;
+  char bufs[4][32];
+  if (field(path, line, o, c->text_col, 1, bufs[0], &text, e) ||
+      (c->text_b_col && field(path, line, o, c->text_b_col, 1, bufs[1], &text_b, e)) ||
+      (c->label_col && field(path, line, o, c->label_col, 0, bufs[2], &label, e)) ||
+      (c->id_col && field(path, line, o, c->id_col, 0, bufs[3], &id, e)))
+    return -1;
+  const char *missing = !text ? c->text_col : (c->text_b_col && !text_b) ? c->text_b_col
+                        : (c->id_col && !id) ? c->id_col : NULL;
+  if (!*first_line) {
+    *first_line = line;
+    out->has_label = label != NULL;
+    if (!label && c->label_col && !c->allow_missing_label) missing = c->label_col;
+  } else if (!missing && out->has_label != (label != NULL)) {
+    return epee_errf(e, "%s:%d: %s key \"%s\" %s line %d", path, line, label ? "has" : "lacks", c->label_col,
+                     label ? "which was absent on" : "which was present on", *first_line);
+  }
+  if (missing) return epee_errf(e, "%s:%d: no key \"%s\" in the object", path, line, missing);
+  rows_push(out, text, text_b, label, id, line);
   return 0;
 }
 
@@ -189,38 +225,10 @@ static int read_jsonl(const char *path, lines *it, const ds_columns *c, rows *ou
   int first_line = 0;
   while ((s = next_line(it, &n))) {
     if (check_line(path, it->line, s, n, e)) return -1;
-    json_field *f;
-    epee_err je;
-    size_t col;
-    int nf = json_parse_flat(s, n, &f, &col, &je);
-    if (nf < 0) return epee_errf(e, "%s:%d:%zu: %s", path, it->line, col, je.msg);
-    const char *text, *text_b = NULL, *label = NULL, *id = NULL;
-    if (duplicate_key(path, it->line, f, nf, e) || field(path, it->line, f, nf, c->text_col, 1, &text, e) ||
-        (c->text_b_col && field(path, it->line, f, nf, c->text_b_col, 1, &text_b, e)) ||
-        (c->label_col && field(path, it->line, f, nf, c->label_col, 0, &label, e)) ||
-        (c->id_col && field(path, it->line, f, nf, c->id_col, 0, &id, e))) {
-      json_fields_free(f, nf);
-      return -1;
-    }
-    const char *missing = !text ? c->text_col : (c->text_b_col && !text_b) ? c->text_b_col
-                          : (c->id_col && !id) ? c->id_col : NULL;
-    if (!first_line) { /* the first record decides whether the file is labelled */
-      first_line = it->line;
-      out->has_label = label != NULL;
-      if (!label && c->label_col && !c->allow_missing_label) missing = c->label_col;
-    } else if (!missing && out->has_label != (label != NULL)) {
-      epee_errf(e, "%s:%d: %s key \"%s\" %s line %d", path, it->line, label ? "has" : "lacks", c->label_col,
-                label ? "which was absent on" : "which was present on", first_line);
-      json_fields_free(f, nf);
-      return -1;
-    }
-    if (missing) {
-      epee_errf(e, "%s:%d: no key \"%s\" in the object", path, it->line, missing);
-      json_fields_free(f, nf);
-      return -1;
-    }
-    rows_push(out, text, text_b, label, id, it->line);
-    json_fields_free(f, nf);
+    json_t *o = epee_json_parse(s, n, path, it->line, e);
+    int rc = o ? read_record(path, it->line, o, c, &first_line, out, e) : -1;
+    json_decref(o);
+    if (rc) return -1;
   }
   if (out->n == 0) return epee_errf(e, "%s:1: empty file (expected one JSON object per line)", path);
   return 0;

@@ -8,6 +8,7 @@
 
 #include "data/images.h"
 #include "data/readfile.h"
+#include "data/utf8.h"
 
 int img_decode_png(const uint8_t *buf, size_t len, const char *name, uint8_t **px, int *h, int *w, int *c,
                    epee_err *e) {
@@ -216,6 +217,8 @@ int img_read_png_folder(const char *dir, char *const *known_labels, int n_known,
       if (!strcmp(known_labels[j], classes.v[k])) label = j;
     if (stat(cdir, &st) || !S_ISDIR(st.st_mode))
       rc = epee_errf(e, "%s: not a folder (expected only class folders holding .png images in %s)", cdir, dir);
+    if (!rc && utf8_first_invalid(classes.v[k], strlen(classes.v[k])) >= 0) /* a label: JSON outputs name it */
+      rc = epee_errf(e, "%s: the class folder's name is not valid UTF-8", cdir);
     if (!rc && label < 0) {
       char have[600];
       join_names(known_labels, n_known, have, sizeof have);

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "core/error.h"
+
 int utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
   unsigned char c = s[0];
   if (c < 0x80) {
@@ -65,6 +67,19 @@ long utf8_first_invalid(const char *s, size_t n) {
     i += (size_t)k;
   }
   return -1;
+}
+
+char *utf8_repair(const char *s) {
+  size_t n = strlen(s), k = 0;
+  char *out = epee_malloc(3 * n + 1); /* a bad byte becomes 3 */
+  for (size_t i = 0; i < n;) {
+    uint32_t cp;
+    int len = utf8_decode((const unsigned char *)s + i, n - i, &cp);
+    k += (size_t)utf8_encode(cp, out + k);
+    i += (size_t)len;
+  }
+  out[k] = '\0';
+  return out;
 }
 
 size_t utf8_bom_len(const char *s, size_t n) { return n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3) ? 3 : 0; }

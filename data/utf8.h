@@ -19,6 +19,10 @@ int utf8_encode(uint32_t cp, char *out);
 /* Returns -1 if s[0..n) is valid UTF-8, else the byte offset of the first invalid sequence. */
 long utf8_first_invalid(const char *s, size_t n);
 
+/* A malloc'ed copy of the C string s with every invalid sequence's byte replaced by U+FFFD (as utf8_decode
+ * reads it): for text that must be UTF-8 (JSON) made from bytes that need not be (file names). */
+char *utf8_repair(const char *s);
+
 /* 3 when s[0..n) starts with a UTF-8 byte order mark (EF BB BF, as Windows editors write), else 0: text files
  * skip it, so that it never becomes part of a column name or a vocabulary piece. */
 size_t utf8_bom_len(const char *s, size_t n);

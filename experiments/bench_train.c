@@ -4,10 +4,11 @@
  * none, what serving runs), at the given batch.
  * Usage: bench_train [--arch bert|albert|gpt2|vit] [--layers L] [--hidden D] [--heads H] [--intermediate F]
  *                    [--seq T] [--batch B] [--steps N] [--vocab V] [--labels C] [--embedding E] [--groups G]
- *                    [--image S] [--patch P] [--channels C] [--infer 1]
+ *                    [--image S] [--patch P] [--channels C] [--infer 1] [--profile 1]
  * (the options of experiments/bench_train_torch.py; --embedding and --groups are ALBERT's; --image, --patch and
  * --channels ViT's, whose sequence is then (S/P)^2 + 1). For an image arch it also times the data path of one
- * batch (normalisation + random crop + flip, img_fill_batch) against the step.
+ * batch (normalisation + random crop + flip, img_fill_batch) against the step. --profile 1 prints where the
+ * timed steps' time goes, per op kind (core/profile.h; the step is train/train_step.c, what training runs).
  * FLOPs per training step = 3 x forward, forward per token = 2 L (4 D^2 + 2 D F) + 4 L T D
  * (DESIGN section 7; the same per layer for every arch: q, k, v and the output projection are 4 D^2, GPT-2's
  * c_attn + c_proj too; embeddings are lookups, ALBERT's E -> D mapping, ViT's patch projection (2 C P^2 D per
@@ -19,12 +20,14 @@
 
 #include "core/adamw.h"
 #include "core/dnnl_wrap.h"
+#include "core/profile.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "data/images.h"
 #include "infer/engine.h"
 #include "models/model.h"
 #include "train/multi_exit_loss.h"
+#include "train/train_step.h"
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -57,7 +60,7 @@ int main(int argc, char **argv) {
                       .hidden_groups = 1, .exit_norm = 1, .layer_norm_eps = 1e-12f, .init_std = 0.02f,
                       .image_size = 224, .patch_size = 16, .channels = 3};
   const char *arch_name = "bert";
-  int T = 128, B = 8, steps = 10, infer = 0;
+  int T = 128, B = 8, steps = 10, infer = 0, profiling = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     int v = atoi(argv[i + 1]);
     if (!strcmp(argv[i], "--arch")) arch_name = argv[i + 1];
@@ -76,6 +79,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--patch")) cfg.patch_size = v;
     else if (!strcmp(argv[i], "--channels")) cfg.channels = v;
     else if (!strcmp(argv[i], "--infer")) infer = v;
+    else if (!strcmp(argv[i], "--profile")) profiling = v;
     else {
       fprintf(stderr, "bench_train: unknown option %s\n", argv[i]);
       return 2;
@@ -133,7 +137,8 @@ int main(int argc, char **argv) {
   c.training = 1;
   adamw opt = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
   adamw_group g[PG_COUNT] = {{1e-5f, 0.01f}, {1e-5f, 0}, {1e-5f, 0.01f}, {1e-5f, 0}};
-  tensor **logits = malloc(sizeof(tensor *) * (size_t)L);
+  profile prof;
+  prof_init(&prof);
   int warm = 2;
   double *t = malloc(sizeof(double) * (size_t)steps);
   engine eng = {0};
@@ -150,15 +155,10 @@ int main(int argc, char **argv) {
       if (s >= warm) t[s - warm] = now_seconds() - t0;
       continue;
     }
-    ctx_reset(&c);
-    c.step = (uint64_t)s;
-    model_forward_all(&c, &m, &mb, logits);
-    tensor *loss = multi_exit_loss(&c, L, logits, labels, w, NULL);
-    params_zero_grad(&m.ps);
-    tape_backward(&c, loss, NULL);
-    params_clip_grad_norm(&m.ps, 1.0);
-    adamw_step(&opt, &m.ps, g);
+    if (profiling && s == warm) c.prof = &prof; /* the timed steps only */
+    train_step_run(&c, &m, &mb, labels, w, (uint64_t)s, 1.0, &opt, g, NULL);
     if (s >= warm) t[s - warm] = now_seconds() - t0;
+    if (c.prof) prof_step(c.prof, now_seconds() - t0);
   }
   qsort(t, (size_t)steps, sizeof(double), cmp_double);
   double med = t[steps / 2];
@@ -171,12 +171,13 @@ int main(int argc, char **argv) {
          "%.1f GFLOP/s, %.0f%% of raw oneDNN GEMM (%.1f GFLOP/s)\n",
          infer ? "infer" : "train", arch->name, L, cfg.hidden, cfg.heads, cfg.intermediate, T, B,
          omp_get_max_threads(), infer ? "forward" : "step", 1e3 * med, B / med, gflops, 100 * gflops / peak, peak);
+  if (profiling && !infer) prof_print(&prof, stdout);
   if (image)
     printf("epee-c   data   %dx%dx%d images, batch %d: normalise + random crop (pad 4) + flip %.3f ms = %.2f%% of "
            "the %s\n", S, S, Ch, B, 1e3 * fill_s, 100 * fill_s / med, infer ? "forward" : "training step");
   engine_free(&eng);
   free(lab), free(lay), free(raw), free(pixels), free(idx);
-  free(ids), free(labels), free(mask), free(w), free(logits), free(t);
+  free(ids), free(labels), free(mask), free(w), free(t);
   ctx_free(&c);
   model_free(&m);
   dw_shutdown();

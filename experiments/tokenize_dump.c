@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "data/sentencepiece.h"
 #include "data/tokenizer.h"
 
@@ -70,9 +71,9 @@ int main(int argc, char **argv) {
       continue;
     }
     t->kind->tokenize(t->impl, rec, &ids, &n, &idcap);
-    putchar('[');
-    for (int i = 0; i < n; i++) printf(i ? ",%d" : "%d", ids[i]);
-    fputs("]\n", stdout);
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+    json_put_line(stdout, a);
   }
   free(rec);
   free(ids);

@@ -1,9 +1,9 @@
-/* libFuzzer target for HF config.json mapping (scripts/fuzz.sh builds and runs it): the input parsed as JSON and
- * read as every arch's config. A refusal is one line naming the file; an accepted config must lie inside every
- * field's range and have hidden divisible by heads, so model_create would take it. */
-#include <cjson/cJSON.h>
+/* libFuzzer target for HF config.json mapping (scripts/fuzz.sh builds and runs it): the input parsed as config.json
+ * is (epee_json_parse) and read as every arch's config. A refusal is one line naming the file; an accepted config
+ * must lie inside every field's range and have hidden divisible by heads, so model_create would take it. */
 #include <string.h>
 
+#include "core/json.h"
 #include "models/model.h"
 
 #define CHECK(c) \
@@ -12,12 +12,16 @@
   } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  cJSON *j = cJSON_ParseWithLength((const char *)data, size);
+  epee_err e;
+  json_t *j = epee_json_parse((const char *)data, size, "config.json", 1, &e);
+  if (!j) {
+    CHECK(!strncmp(e.msg, "config.json:", 12) && !strchr(e.msg, '\n'));
+    return 0;
+  }
   for (int a = 0; model_arch_names[a]; a++) {
     const model_arch *arch = model_find_arch(model_arch_names[a]);
     model_config c = {.layer_norm_eps = 1e-12f, .num_labels = 2};
     unsigned got;
-    epee_err e;
     if (hf_config_read(arch, j, "config.json", &c, &got, &e)) {
       CHECK(!strncmp(e.msg, "config.json: ", 13) && !strchr(e.msg, '\n'));
       continue;
@@ -31,6 +35,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       CHECK(v >= mf->lo && v <= mf->hi);
     }
   }
-  cJSON_Delete(j);
+  json_decref(j);
   return 0;
 }

@@ -9,11 +9,12 @@
 #include <unistd.h>
 
 #include "core/dnnl_wrap.h"
+#include "core/json.h"
 #include "core/progress.h"
 #include "data/dataset.h"
+#include "data/utf8.h"
 #include "infer/engine.h"
 #include "infer/epee.h"
-#include "infer/json_out.h"
 #include "infer/metrics.h"
 #include "infer/model_file.h"
 
@@ -238,17 +239,22 @@ static int write_predictions(const char *path, const model_meta *meta, const ds_
   if (open_output(&out, path, e)) return -1;
   int C = meta->n_labels;
   for (int i = 0; i < N; i++) {
-    cJSON *o = cJSON_CreateObject();
-    if (files) cJSON_AddStringToObject(o, "file", files[i]);
-    else if (raw->ids) cJSON_AddStringToObject(o, "id", raw->ids[i]);
-    else cJSON_AddNumberToObject(o, "id", raw->lines[i]);
-    cJSON_AddStringToObject(o, "label", meta->labels[pred[i]]);
-    json_add_num(o, "confidence", probs[(size_t)i * C + pred[i]], 6);
-    cJSON_AddNumberToObject(o, "exit_layer", layers[i]);
-    json_add_num(o, "ms", ms[i], 3);
+    json_t *o = json_object();
+    if (files) { /* a file name need not be UTF-8; JSON text must be */
+      char *name = utf8_repair(files[i]);
+      json_object_set_new(o, "file", json_string(name));
+      free(name);
+    } else {
+      json_object_set_new(o, "id", raw->ids ? json_string(raw->ids[i]) : json_integer(raw->lines[i]));
+    }
+    json_object_set_new(o, "label", json_string(meta->labels[pred[i]]));
+    json_object_set_new(o, "confidence", json_num(probs[(size_t)i * C + pred[i]], 6));
+    json_object_set_new(o, "exit_layer", json_integer(layers[i]));
+    json_object_set_new(o, "ms", json_num(ms[i], 3));
     if (all_probs) {
-      cJSON *p = cJSON_AddObjectToObject(o, "probs");
-      for (int c = 0; c < C; c++) json_add_num(p, meta->labels[c], probs[(size_t)i * C + c], 6);
+      json_t *p = json_object();
+      for (int c = 0; c < C; c++) json_object_set_new(p, meta->labels[c], json_num(probs[(size_t)i * C + c], 6));
+      json_object_set_new(o, "probs", p);
     }
     json_put_line(out.f, o);
   }
@@ -260,9 +266,9 @@ static int write_ids(const char *path, const ds_encoded *d, epee_err *e) {
   output out;
   if (open_output(&out, path, e)) return -1;
   for (int i = 0; i < d->n; i++) {
-    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "ids");
-    for (int t = 0; t < d->len[i]; t++) cJSON_AddItemToArray(a, cJSON_CreateNumber(d->ids[d->offset[i] + t]));
-    json_put_line(out.f, o);
+    json_t *a = json_array();
+    for (int t = 0; t < d->len[i]; t++) json_array_append_new(a, json_integer(d->ids[d->offset[i] + t]));
+    json_put_line(out.f, json_pack("{s:o}", "ids", a));
   }
   return close_output(&out, e);
 }

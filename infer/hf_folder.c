@@ -1,6 +1,5 @@
 #include "infer/hf_folder.h"
 
-#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -9,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/json.h"
 #include "core/safetensors.h"
 #include "data/readfile.h"
 
@@ -25,7 +25,7 @@ static int is_file(const char *p) {
 
 /* dir/name parsed as JSON: NULL with *absent = 1 when the file does not exist, NULL with e set when it is not a
  * JSON object. */
-static cJSON *read_json(const char *dir, const char *name, int *absent, epee_err *e) {
+static json_t *read_json(const char *dir, const char *name, int *absent, epee_err *e) {
   char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   *absent = !is_file(path);
@@ -33,28 +33,29 @@ static cJSON *read_json(const char *dir, const char *name, int *absent, epee_err
   size_t len;
   char *text = data_read_file(path, &len, e);
   if (!text) return NULL;
-  cJSON *j = cJSON_ParseWithLength(text, len);
+  json_t *j = epee_json_parse(text, len, path, 1, e);
   free(text);
-  if (!cJSON_IsObject(j)) {
-    cJSON_Delete(j);
-    epee_errf(e, "%s: not a JSON object", path);
+  if (j && !json_is_object(j)) {
+    json_decref(j);
+    epee_errf(e, "%s: expected a JSON object", path);
     return NULL;
   }
   return j;
 }
 
 /* A list of 1 or 3 numbers in (lo, hi) into v; 0 values when absent. */
-static int read_floats(const cJSON *j, const char *key, const char *where, float lo, float hi, float *v, int *n,
+static int read_floats(const json_t *j, const char *key, const char *where, float lo, float hi, float *v, int *n,
                        epee_err *e) {
-  const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, key);
+  const json_t *a = json_object_get(j, key);
   *n = 0;
-  if (!a || cJSON_IsNull(a)) return 0;
-  int k = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1;
+  if (!a || json_is_null(a)) return 0;
+  int k = json_is_array(a) ? (int)json_array_size(a) : -1;
   if (k != 1 && k != 3) return epee_errf(e, "%s: \"%s\": expected a list of 1 or 3 numbers", where, key);
-  for (const cJSON *c = a->child; c; c = c->next, (*n)++) {
-    if (!cJSON_IsNumber(c) || !(c->valuedouble > lo && c->valuedouble < hi))
+  for (; *n < k; (*n)++) {
+    const json_t *c = json_array_get(a, (size_t)*n);
+    if (!json_is_number(c) || !(json_number_value(c) > lo && json_number_value(c) < hi))
       return epee_errf(e, "%s: \"%s\"[%d]: expected a number in (%g, %g)", where, key, *n, (double)lo, (double)hi);
-    v[*n] = (float)c->valuedouble;
+    v[*n] = (float)json_number_value(c);
   }
   return 0;
 }
@@ -63,32 +64,32 @@ static int read_floats(const cJSON *j, const char *key, const char *where, float
 static int read_preprocessing(hf_source *s, epee_err *e) {
   int absent, rc = 0;
   char where[4200];
-  cJSON *t = read_json(s->dir, "tokenizer_config.json", &absent, e);
+  json_t *t = read_json(s->dir, "tokenizer_config.json", &absent, e);
   if (!t && !absent) return -1;
-  const cJSON *lc = cJSON_GetObjectItemCaseSensitive(t, "do_lower_case");
+  const json_t *lc = json_object_get(t, "do_lower_case");
   snprintf(where, sizeof where, "%s/tokenizer_config.json", s->dir);
-  if (lc && !cJSON_IsBool(lc)) rc = epee_errf(e, "%s: \"do_lower_case\": expected true or false", where);
-  s->lowercase = lc ? cJSON_IsTrue(lc) : -1;
-  cJSON_Delete(t);
+  if (lc && !json_is_boolean(lc)) rc = epee_errf(e, "%s: \"do_lower_case\": expected true or false", where);
+  s->lowercase = lc ? json_is_true(lc) : -1;
+  json_decref(t);
   if (rc) return rc;
-  cJSON *p = read_json(s->dir, "preprocessor_config.json", &absent, e);
+  json_t *p = read_json(s->dir, "preprocessor_config.json", &absent, e);
   if (!p) return absent ? 0 : -1;
   snprintf(where, sizeof where, "%s/preprocessor_config.json", s->dir);
   rc = read_floats(p, "image_mean", where, -1000, 1000, s->mean, &s->n_mean, e);
   if (!rc) rc = read_floats(p, "image_std", where, 0, 1000, s->std, &s->n_std, e);
-  const cJSON *size = cJSON_GetObjectItemCaseSensitive(p, "size");
-  if (cJSON_IsObject(size)) { /* {"height": H, "width": W}: square images only */
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(size, "height"), *w = cJSON_GetObjectItemCaseSensitive(size, "width");
-    if (!rc && (!cJSON_IsNumber(h) || !cJSON_IsNumber(w) || h->valuedouble != w->valuedouble))
+  const json_t *size = json_object_get(p, "size");
+  if (json_is_object(size)) { /* {"height": H, "width": W}: square images only */
+    const json_t *h = json_object_get(size, "height"), *w = json_object_get(size, "width");
+    if (!rc && (!json_is_number(h) || !json_is_number(w) || json_number_value(h) != json_number_value(w)))
       rc = epee_errf(e, "%s: \"size\": expected equal \"height\" and \"width\"", where);
     size = h;
   }
-  if (!rc && size && !cJSON_IsNull(size)) {
-    if (!cJSON_IsNumber(size) || !(size->valuedouble >= 1 && size->valuedouble <= 16384))
+  if (!rc && size && !json_is_null(size)) {
+    if (!json_is_number(size) || !(json_number_value(size) >= 1 && json_number_value(size) <= 16384))
       rc = epee_errf(e, "%s: \"size\": expected a number of pixels in [1, 16384]", where);
-    else s->image_size = (int)size->valuedouble;
+    else s->image_size = (int)json_number_value(size);
   }
-  cJSON_Delete(p);
+  json_decref(p);
   return rc;
 }
 
@@ -114,12 +115,12 @@ int hf_source_open(const char *path, hf_source *s, epee_err *e) {
                                   : "");
   }
   int absent;
-  cJSON *cfg = read_json(path, "config.json", &absent, e);
+  json_t *cfg = read_json(path, "config.json", &absent, e);
   if (!cfg) return absent ? epee_errf(e, "model.init: %s: no config.json", path) : -1;
   char where[4200];
   snprintf(where, sizeof where, "%s/config.json", path);
-  const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
-  s->arch = cJSON_IsString(mt) ? model_find_hf_type(mt->valuestring) : NULL;
+  const char *mt = json_string_value(json_object_get(cfg, "model_type"));
+  s->arch = model_find_hf_type(mt);
   int rc = 0;
   if (!s->arch) {
     char known[256] = "";
@@ -127,11 +128,10 @@ int hf_source_open(const char *path, hf_source *s, epee_err *e) {
       snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
                model_find_arch(model_arch_names[i])->hf_model_type);
     rc = epee_errf(e, "%s: \"model_type\" %s%.60s%s is not a backbone of this build (expected one of %s)", where,
-                   cJSON_IsString(mt) ? "\"" : "", cJSON_IsString(mt) ? mt->valuestring : "(missing)",
-                   cJSON_IsString(mt) ? "\"" : "", known);
+                   mt ? "\"" : "", mt ? mt : "(missing)", mt ? "\"" : "", known);
   }
   if (!rc) rc = hf_config_read(s->arch, cfg, where, &s->cfg, &s->from_file, e);
-  cJSON_Delete(cfg);
+  json_decref(cfg);
   return rc ? rc : read_preprocessing(s, e);
 }
 
@@ -247,8 +247,9 @@ void hf_report_print(const hf_report *r, const char *source, FILE *f) {
   print_list(f, "newly initialised", r->fresh, r->n_fresh);
 }
 
-static int write_json(cJSON *j, const char *path, epee_err *e) {
-  char *text = cJSON_Print(j), tmp[4300];
+/* j, indented, to path (through a temp file); j is released */
+static int write_json(json_t *j, const char *path, epee_err *e) {
+  char *text = json_text(j, 2), tmp[4300];
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   FILE *fp = fopen(tmp, "w");
   int ok = fp && fputs(text, fp) >= 0 && fputc('\n', fp) != EOF;
@@ -262,15 +263,19 @@ static int write_json(cJSON *j, const char *path, epee_err *e) {
   return 0;
 }
 
+static json_t *strings_json(char *const *s, int n) {
+  json_t *a = json_array();
+  for (int i = 0; i < n; i++) json_array_append_new(a, json_string(s[i]));
+  return a;
+}
+
 int hf_report_write(const hf_report *r, const char *source, const char *path, epee_err *e) {
-  cJSON *j = cJSON_CreateObject();
-  cJSON_AddStringToObject(j, "source", source);
-  cJSON_AddItemToObject(j, "loaded", cJSON_CreateStringArray((const char *const *)r->loaded, r->n_loaded));
-  cJSON_AddItemToObject(j, "unused", cJSON_CreateStringArray((const char *const *)r->unused, r->n_unused));
-  cJSON_AddItemToObject(j, "initialised", cJSON_CreateStringArray((const char *const *)r->fresh, r->n_fresh));
-  int rc = write_json(j, path, e);
-  cJSON_Delete(j);
-  return rc;
+  json_t *j = json_object();
+  json_object_set_new(j, "source", json_string(source));
+  json_object_set_new(j, "loaded", strings_json(r->loaded, r->n_loaded));
+  json_object_set_new(j, "unused", strings_json(r->unused, r->n_unused));
+  json_object_set_new(j, "initialised", strings_json(r->fresh, r->n_fresh));
+  return write_json(j, path, e);
 }
 
 void hf_report_free(hf_report *r) {
@@ -292,39 +297,27 @@ static int write_bytes(const char *path, const unsigned char *data, size_t n, ep
   return ok ? 0 : epee_errf(e, "%s: cannot write: %s", path, strerror(errno));
 }
 
-static cJSON *config_json(const model *m, const model_meta *meta) {
-  cJSON *c = hf_config_write(m);
-  cJSON *id2 = cJSON_AddObjectToObject(c, "id2label"), *l2id = cJSON_AddObjectToObject(c, "label2id");
+static json_t *config_json(const model *m, const model_meta *meta) {
+  json_t *c = hf_config_write(m), *id2 = json_object(), *l2id = json_object();
   for (int i = 0; i < meta->n_labels; i++) {
     char k[16];
     snprintf(k, sizeof k, "%d", i);
-    cJSON_AddStringToObject(id2, k, meta->labels[i]);
-    cJSON_AddNumberToObject(l2id, meta->labels[i], i);
+    json_object_set_new(id2, k, json_string(meta->labels[i]));
+    json_object_set_new(l2id, meta->labels[i], json_integer(i));
   }
-  cJSON *ours = cJSON_GetObjectItemCaseSensitive(c, "epee");
-  cJSON_AddStringToObject(ours, "format", "epee-hf");
-  cJSON_AddNumberToObject(ours, "format_version", 1);
-  cJSON *p = cJSON_AddObjectToObject(ours, "policy");
-  cJSON_AddStringToObject(p, "name", epee_policy_name(meta->policy.kind));
-  cJSON_AddItemToObject(p, "tau", hf_json_float(meta->policy.tau));
-  cJSON_AddNumberToObject(p, "patience", meta->policy.patience);
-  if (m->temperature) {
-    cJSON *t = cJSON_AddArrayToObject(p, "temperature");
-    for (int l = 0; l < m->n_layers; l++) cJSON_AddItemToArray(t, hf_json_float(m->temperature[l]));
-  }
+  json_object_set_new(c, "id2label", id2);
+  json_object_set_new(c, "label2id", l2id);
+  json_t *ours = json_object_get(c, "epee");
+  json_object_set_new(ours, "format", json_string("epee-hf"));
+  json_object_set_new(ours, "format_version", json_integer(1));
+  json_object_set_new(ours, "policy", model_policy_json(m, meta));
   return c;
-}
-
-static cJSON *floats_json(const float *v, int n) {
-  cJSON *a = cJSON_CreateArray();
-  for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, hf_json_float(v[i]));
-  return a;
 }
 
 /* The input side: the tokenizer's files and tokenizer_config.json, or preprocessor_config.json. */
 static int write_input(const model *m, const model_meta *meta, const char *dir, epee_err *e) {
   char path[4300];
-  cJSON *j = cJSON_CreateObject();
+  json_t *j = json_object();
   int rc = 0;
   if (meta->tok) {
     const tokenizer *t = meta->tok;
@@ -332,27 +325,27 @@ static int write_input(const model *m, const model_meta *meta, const char *dir, 
       snprintf(path, sizeof path, "%s/%s", dir, t->assets[i].name);
       rc = write_bytes(path, t->assets[i].data, t->assets[i].len, e);
     }
-    cJSON_AddStringToObject(j, "tokenizer_class", t->kind->hf_class);
-    cJSON_AddBoolToObject(j, "do_lower_case", t->lowercase);
-    cJSON_AddNumberToObject(j, "model_max_length", meta->max_length);
+    json_object_set_new(j, "tokenizer_class", json_string(t->kind->hf_class));
+    json_object_set_new(j, "do_lower_case", json_boolean(t->lowercase));
+    json_object_set_new(j, "model_max_length", json_integer(meta->max_length));
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
   } else {
     int C = m->cfg.channels, S = m->cfg.image_size;
-    cJSON_AddStringToObject(j, "image_processor_type", "ViTImageProcessor");
-    cJSON_AddBoolToObject(j, "do_rescale", 1);
-    cJSON_AddNumberToObject(j, "rescale_factor", 1.0 / 255);
-    cJSON_AddBoolToObject(j, "do_normalize", 1);
-    cJSON_AddItemToObject(j, "image_mean", floats_json(meta->norm.mean, C));
-    cJSON_AddItemToObject(j, "image_std", floats_json(meta->norm.std, C));
-    cJSON_AddBoolToObject(j, "do_resize", meta->resize);
-    cJSON *size = cJSON_AddObjectToObject(j, "size");
-    cJSON_AddNumberToObject(size, "height", S);
-    cJSON_AddNumberToObject(size, "width", S);
+    json_object_set_new(j, "image_processor_type", json_string("ViTImageProcessor"));
+    json_object_set_new(j, "do_rescale", json_true());
+    json_object_set_new(j, "rescale_factor", json_real(1.0 / 255));
+    json_object_set_new(j, "do_normalize", json_true());
+    json_object_set_new(j, "image_mean", json_floats(meta->norm.mean, C));
+    json_object_set_new(j, "image_std", json_floats(meta->norm.std, C));
+    json_object_set_new(j, "do_resize", json_boolean(meta->resize));
+    json_object_set_new(j, "size", json_pack("{s:i, s:i}", "height", S, "width", S));
     snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
   }
-  if (!rc) rc = write_json(j, path, e);
-  cJSON_Delete(j);
-  return rc;
+  if (rc) {
+    json_decref(j);
+    return rc;
+  }
+  return write_json(j, path, e);
 }
 
 static int write_weights(const model *m, const char *path, epee_err *e) {
@@ -390,9 +383,9 @@ int hf_export(const model *m, const model_meta *meta, const char *dir_arg, epee_
   if (is_dir(dir)) { /* replace only an earlier export */
     int absent;
     epee_err ignore;
-    cJSON *c = read_json(dir, "config.json", &absent, &ignore);
-    int ours = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(c, "epee"));
-    cJSON_Delete(c);
+    json_t *c = read_json(dir, "config.json", &absent, &ignore);
+    int ours = json_is_object(json_object_get(c, "epee"));
+    json_decref(c);
     if (!ours) return epee_errf(e, "%s: exists and is not an EPEE export (no config.json with an \"epee\" object); "
                                    "not replaced: choose another folder or remove it", dir);
   } else if (access(dir, F_OK) == 0) {
@@ -409,10 +402,8 @@ int hf_export(const model *m, const model_meta *meta, const char *dir_arg, epee_
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dir, (long)getpid());
   remove_flat(tmp);
   if (mkdir(tmp, 0777)) return epee_errf(e, "%s: cannot create: %s", tmp, strerror(errno));
-  cJSON *c = config_json(m, meta);
   snprintf(path, sizeof path, "%s/config.json", tmp);
-  int rc = write_json(c, path, e);
-  cJSON_Delete(c);
+  int rc = write_json(config_json(m, meta), path, e);
   snprintf(path, sizeof path, "%s/model.safetensors", tmp);
   if (!rc) rc = write_weights(m, path, e);
   if (!rc) rc = write_input(m, meta, tmp, e);

@@ -8,9 +8,7 @@
 
 #include <sys/stat.h>
 
-#include <cjson/cJSON.h>
-
-#include "data/json_flat.h"
+#include "core/json.h"
 #include "data/utf8.h"
 
 /* ---- weights ------------------------------------------------------------------------------------------ */
@@ -57,102 +55,85 @@ int weights_read(hid_t f, const char *file, const param_store *ps, const char *g
   return 0;
 }
 
-/* ---- the JSON attributes: flat objects, written with printf, read with data/json_flat --------------- */
+/* ---- the JSON attributes, through jansson (core/json.h) --------------------------------------------------- */
 
 typedef struct {
   const char *where; /* "FILE: attribute 'NAME'", for messages */
-  json_field *f;
-  int n;
+  json_t *o;
 } jobj;
 
 static int jobj_parse(jobj *o, const char *where, const char *s, epee_err *e) {
-  *o = (jobj){.where = where};
-  size_t col = 0, len = strlen(s);
-  long bad = utf8_first_invalid(s, len);
-  if (bad >= 0) return epee_errf(e, "%s: invalid UTF-8 at byte %ld", where, bad + 1);
-  epee_err je;
-  int n = json_parse_flat(s, len, &o->f, &col, &je);
-  if (n < 0) return epee_errf(e, "%s: column %zu: %s", where, col, je.msg);
-  o->n = n;
-  return 0;
+  *o = (jobj){.where = where, .o = epee_json_parse(s, strlen(s), where, 1, e)};
+  if (o->o && !json_is_object(o->o)) {
+    json_decref(o->o);
+    o->o = NULL;
+    epee_errf(e, "%s: expected a JSON object", where);
+  }
+  return o->o ? 0 : -1;
 }
 
-static const char *jobj_get(const jobj *o, const char *key) {
-  for (int i = 0; i < o->n; i++)
-    if (strcmp(o->f[i].key, key) == 0) return o->f[i].value;
-  return NULL;
+/* key's value; NULL when absent or null */
+static const json_t *jobj_get(const jobj *o, const char *key) {
+  const json_t *v = json_object_get(o->o, key);
+  return json_is_null(v) ? NULL : v;
 }
 
-#define FOUND(v) v ? "'" : "nothing", v ? v : "", v ? "'" : ""
+/* A value for a message: 'its text' (a string unquoted), or nothing. */
+static const char *found(const json_t *v, char buf[80]) {
+  char *t = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(9));
+  const char *s = json_is_string(v) ? json_string_value(v) : t;
+  snprintf(buf, 80, "%s%.60s%s", s ? "'" : "nothing", s ? s : "", s ? "'" : "");
+  free(t);
+  return buf;
+}
 
 static int jobj_int(const jobj *o, const char *key, long lo, long hi, int *out, epee_err *e) {
-  const char *v = jobj_get(o, key);
-  char *end = NULL;
-  long x = v ? strtol(v, &end, 10) : 0;
-  if (!v || end == v || *end || x < lo || x > hi)
-    return epee_errf(e, "%s: \"%s\" must be an integer in [%ld, %ld], found %s%s%s", o->where, key, lo, hi, FOUND(v));
-  *out = (int)x;
+  const json_t *v = jobj_get(o, key);
+  char fb[80];
+  if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+    return epee_errf(e, "%s: \"%s\" must be an integer in [%ld, %ld], found %s", o->where, key, lo, hi, found(v, fb));
+  *out = (int)json_integer_value(v);
   return 0;
 }
 
 /* required when dflt is NaN */
 static int jobj_float(const jobj *o, const char *key, double lo, double hi, float dflt, float *out, epee_err *e) {
-  const char *v = jobj_get(o, key);
+  const json_t *v = jobj_get(o, key);
   if (!v && !isnan(dflt)) {
     *out = dflt;
     return 0;
   }
-  char *end = NULL;
-  float x = v ? strtof(v, &end) : NAN; /* strtof, as float_str checks: no double rounding */
-  if (!v || end == v || *end || !(x >= lo && x <= hi))
-    return epee_errf(e, "%s: \"%s\" must be a number in [%g, %g], found %s%s%s", o->where, key, lo, hi, FOUND(v));
+  char fb[80];
+  float x = json_is_number(v) ? (float)json_number_value(v) : NAN;
+  if (!(x >= lo && x <= hi))
+    return epee_errf(e, "%s: \"%s\" must be a number in [%g, %g], found %s", o->where, key, lo, hi, found(v, fb));
   *out = x;
   return 0;
 }
 
+/* true or false (1 and 0 too) */
 static int jobj_bool(const jobj *o, const char *key, int *out, epee_err *e) {
-  const char *v = jobj_get(o, key);
-  if (v && (!strcmp(v, "true") || !strcmp(v, "1"))) return *out = 1, 0;
-  if (v && (!strcmp(v, "false") || !strcmp(v, "0"))) return *out = 0, 0;
-  return epee_errf(e, "%s: \"%s\" must be true or false, found %s%s%s", o->where, key, FOUND(v));
-}
-
-static void jobj_free(jobj *o) {
-  json_fields_free(o->f, o->n);
-  o->f = NULL;
-  o->n = 0;
-}
-
-/* The shortest decimal that reads back as exactly x ("0.03", not "0.0299999993"): exact round trip, and
- * readable for whoever opens the file with h5py. */
-static const char *float_str(float x, char buf[32]) {
-  for (int prec = 6; prec < 9; prec++) {
-    snprintf(buf, 32, "%.*g", prec, (double)x);
-    if (strtof(buf, NULL) == x) return buf;
-  }
-  snprintf(buf, 32, "%.9g", (double)x);
-  return buf;
+  const json_t *v = jobj_get(o, key);
+  char fb[80];
+  if (json_is_boolean(v)) return *out = json_is_true(v), 0;
+  if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))
+    return *out = (int)json_integer_value(v), 0;
+  return epee_errf(e, "%s: \"%s\" must be true or false, found %s", o->where, key, found(v, fb));
 }
 
 /* ---- model_config: the fields the arch reads, driven by models/model.h's field table ----------------- */
 
 char *model_config_to_json(const model *m) {
-  size_t len = 64 * MF_COUNT + 2;
-  char *buf = epee_malloc(len), fb[32];
-  int k = snprintf(buf, len, "{");
+  json_t *o = json_object();
   for (int i = 0; i < MF_COUNT; i++) {
     const model_field *f = &model_fields[i];
     if (!(m->arch->fields & MF_BIT(i))) continue;
     const char *p = (const char *)&m->cfg + f->offset;
-    if (f->type == MFT_FLOAT)
-      k += snprintf(buf + k, len - (size_t)k, "\"%s\":%s,", f->name, float_str(*(const float *)p, fb));
-    else if (f->type == MFT_BOOL)
-      k += snprintf(buf + k, len - (size_t)k, "\"%s\":%s,", f->name, *(const int *)p ? "true" : "false");
-    else
-      k += snprintf(buf + k, len - (size_t)k, "\"%s\":%d,", f->name, *(const int *)p);
+    json_object_set_new(o, f->name, f->type == MFT_FLOAT ? json_float(*(const float *)p)
+                                    : f->type == MFT_BOOL ? json_boolean(*(const int *)p)
+                                                          : json_integer(*(const int *)p));
   }
-  buf[k - 1] = '}'; /* the last comma (every arch reads some field) */
-  return buf;
+  return json_text(o, 0);
 }
 
 int model_config_from_json(const model_arch *arch, const char *json, const char *where, model_config *cfg,
@@ -175,7 +156,7 @@ int model_config_from_json(const model_arch *arch, const char *json, const char 
   }
   if (!rc && cfg->hidden % cfg->heads)
     rc = epee_errf(e, "%s: hidden %d is not a multiple of heads %d", where, cfg->hidden, cfg->heads);
-  jobj_free(&o);
+  json_decref(o.o);
   return rc ? -1 : 0;
 }
 
@@ -222,21 +203,13 @@ static int check_policy(const char *path, const model *m, const model_meta *meta
   return epee_policy_validate(&meta->policy, path, e);
 }
 
-/* policy: {"name": ..., "tau": ..., "patience": ..., "temperature": [one per exit], only when set} */
-static char *policy_json(const model *m, const model_meta *meta) {
-  char fb[32];
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "name", epee_policy_name(meta->policy.kind));
-  cJSON_AddRawToObject(o, "tau", float_str(meta->policy.tau, fb));
-  cJSON_AddNumberToObject(o, "patience", meta->policy.patience);
-  if (m->temperature) {
-    cJSON *a = cJSON_AddArrayToObject(o, "temperature");
-    for (int l = 0; l < m->n_layers; l++) cJSON_AddItemToArray(a, cJSON_CreateRaw(float_str(m->temperature[l], fb)));
-  }
-  char *json = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  if (!json) epee_fatal("cJSON ran out of memory");
-  return json;
+json_t *model_policy_json(const model *m, const model_meta *meta) {
+  json_t *o = json_object();
+  json_object_set_new(o, "name", json_string(epee_policy_name(meta->policy.kind)));
+  json_object_set_new(o, "tau", json_float(meta->policy.tau));
+  json_object_set_new(o, "patience", json_integer(meta->policy.patience));
+  if (m->temperature) json_object_set_new(o, "temperature", json_floats(m->temperature, m->n_layers));
+  return o;
 }
 
 static int check_meta(const char *path, const model *m, const model_meta *meta, epee_err *e) {
@@ -263,35 +236,32 @@ static int check_meta(const char *path, const model *m, const model_meta *meta, 
   return check_policy(path, m, meta, e);
 }
 
-/* image_config: {"image_mean":[...],"image_std":[...],"resize":"..."} with one value per channel */
-static void image_config_json(const model *m, const model_meta *meta, char *out, size_t n) {
-  char fb[32];
-  const float *v[2] = {meta->norm.mean, meta->norm.std};
-  size_t k = 0;
-  for (int i = 0; i < 2; i++) {
-    k += (size_t)snprintf(out + k, n - k, "%s\"image_%s\":[", i ? "," : "{", i ? "std" : "mean");
-    for (int c = 0; c < m->cfg.channels; c++)
-      k += (size_t)snprintf(out + k, n - k, "%s%s", c ? "," : "", float_str(v[i][c], fb));
-    k += (size_t)snprintf(out + k, n - k, "]");
+/* image_config {"image_mean": [...], "image_std": [...], "resize": "..."} with one value per channel, or
+ * tokenizer_config {"type": ..., "lowercase": ..., "max_length": ...} */
+static char *input_config_json(const model *m, const model_meta *meta) {
+  json_t *o = json_object();
+  if (m->arch->input == MODEL_INPUT_IMAGE) {
+    json_object_set_new(o, "image_mean", json_floats(meta->norm.mean, m->cfg.channels));
+    json_object_set_new(o, "image_std", json_floats(meta->norm.std, m->cfg.channels));
+    json_object_set_new(o, "resize", json_string(meta->resize ? "bilinear" : "refuse"));
+  } else {
+    json_object_set_new(o, "type", json_string(meta->tok->kind->name));
+    json_object_set_new(o, "lowercase", json_boolean(meta->tok->lowercase));
+    json_object_set_new(o, "max_length", json_integer(meta->max_length));
   }
-  snprintf(out + k, n - k, ",\"resize\":\"%s\"}", meta->resize ? "bilinear" : "refuse");
+  return json_text(o, 0);
 }
 
 int model_file_write(const char *path, const model *m, const model_meta *meta, epee_err *e) {
-  char tmp[4200], tc[256], sum[32], name[128];
+  char tmp[4200], sum[32], name[128];
   if (check_meta(path, m, meta, e)) return -1;
-  if (m->arch->input == MODEL_INPUT_IMAGE)
-    image_config_json(m, meta, tc, sizeof tc);
-  else
-    snprintf(tc, sizeof tc, "{\"type\":\"%s\",\"lowercase\":%s,\"max_length\":%d}", meta->tok->kind->name,
-             meta->tok->lowercase ? "true" : "false", meta->max_length);
-  char *pc = policy_json(m, meta), *mc = model_config_to_json(m);
+  char *tc = input_config_json(m, meta), *pc = json_text(model_policy_json(m, meta), 0), *mc = model_config_to_json(m);
   char *attrs[N_ATTRS] = {(char *)m->arch->name, mc, tc, pc, meta->metrics_json ? meta->metrics_json : "{}",
                           meta->train_config_json ? meta->train_config_json : "{}"};
   snprintf(sum, sizeof sum, CHECKSUM_FMT, (unsigned long long)content_hash(attrs, meta->labels, meta->n_labels));
   hid_t f = h5_create_tmp(path, tmp, sizeof tmp, e);
   if (f < 0) {
-    free(mc), free(pc);
+    free(mc), free(pc), free(tc);
     return -1;
   }
   /* objects from here on get version-2 headers, which carry checksums (readable by HDF5 >= 1.8 / h5py) */
@@ -307,7 +277,7 @@ int model_file_write(const char *path, const model *m, const model_meta *meta, e
     ok = h5_write_bytes(f, name, a->data, a->len, e) == 0;
   }
   ok = ok && weights_write(f, &m->ps, "weights", e) == 0;
-  free(mc), free(pc);
+  free(mc), free(pc), free(tc);
   if (!ok) { /* the helpers name the object, not the file */
     char msg[EPEE_ERR_LEN];
     snprintf(msg, sizeof msg, "%s", e->msg);
@@ -339,16 +309,16 @@ static int read_tokenizer(hid_t f, const char *path, size_t file_size, const mod
   snprintf(tc_where, sizeof tc_where, "%s: attribute 'tokenizer_config'", path);
   jobj o;
   if (jobj_parse(&o, tc_where, tc, e)) return -1;
-  const char *type = jobj_get(&o, "type");
-  const tok_kind *k = tok_find_kind(type);
+  const json_t *type = jobj_get(&o, "type");
+  const tok_kind *k = tok_find_kind(json_string_value(type));
   int lower = 0, rc = 0;
-  char kinds[128];
+  char kinds[128], fb[80];
   if (!k || !model_arch_takes_tokenizer(arch, k->name, kinds, sizeof kinds))
-    rc = epee_errf(e, "%s: \"type\" %s%s%s is not a tokenizer of arch %s (expected %s)", tc_where, FOUND(type),
+    rc = epee_errf(e, "%s: \"type\" %s is not a tokenizer of arch %s (expected %s)", tc_where, found(type, fb),
                    arch->name, kinds);
   if (!rc) rc = jobj_bool(&o, "lowercase", &lower, e) || jobj_int(&o, "max_length", 1, m->cfg.max_position,
                                                                  &meta->max_length, e);
-  jobj_free(&o);
+  json_decref(o.o);
   if (rc) return -1;
   tok_asset a[TOK_MAX_ASSETS] = {{0}};
   const char *names[TOK_MAX_ASSETS];
@@ -376,39 +346,30 @@ static int read_tokenizer(hid_t f, const char *path, size_t file_size, const mod
 static int read_image_config(const char *path, const model *m, const char *ic, model_meta *meta, epee_err *e) {
   char where[600];
   snprintf(where, sizeof where, "%s: attribute 'image_config'", path);
-  cJSON *o = cJSON_Parse(ic);
+  jobj o;
+  if (jobj_parse(&o, where, ic, e)) return -1;
   int rc = 0, C = m->cfg.channels;
-  if (!cJSON_IsObject(o)) rc = epee_errf(e, "%s: expected a JSON object", where);
   for (int i = 0; !rc && i < 2; i++) {
     const char *key = i ? "image_std" : "image_mean";
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != C)
+    const json_t *a = jobj_get(&o, key);
+    if (!json_is_array(a) || json_array_size(a) != (size_t)C)
       rc = epee_errf(e, "%s: \"%s\" must be an array of %d numbers (model_config channels)", where, key, C);
     for (int c = 0; !rc && c < C; c++) {
-      const cJSON *x = cJSON_GetArrayItem(a, c);
-      double v = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+      const json_t *x = json_array_get(a, (size_t)c);
+      double v = json_is_number(x) ? json_number_value(x) : NAN;
       if (!(isfinite(v) && fabs(v) < 1e6 && (i == 0 || v > 0)))
         rc = epee_errf(e, "%s: \"%s\"[%d] must be a finite number%s", where, key, c, i ? " above 0" : "");
       else
         (i ? meta->norm.std : meta->norm.mean)[c] = (float)v;
     }
   }
-  const cJSON *r = rc ? NULL : cJSON_GetObjectItemCaseSensitive(o, "resize");
-  const char *rs = cJSON_IsString(r) ? r->valuestring : NULL;
+  const char *rs = rc ? NULL : json_string_value(jobj_get(&o, "resize"));
   if (!rc && !(rs && (!strcmp(rs, "refuse") || !strcmp(rs, "bilinear"))))
     rc = epee_errf(e, "%s: \"resize\" must be \"refuse\" or \"bilinear\"", where);
   if (!rc) meta->resize = !strcmp(rs, "bilinear");
   meta->max_length = model_max_tokens(m); /* what the engine sizes for: every image is this many tokens */
-  cJSON_Delete(o);
+  json_decref(o.o);
   return rc ? -1 : 0;
-}
-
-/* A JSON value for a message: its text, or "nothing". */
-static const char *json_found(const cJSON *x, char *buf, size_t n) {
-  char *t = x ? cJSON_PrintUnformatted(x) : NULL;
-  snprintf(buf, n, "%s%.60s%s", t ? "'" : "nothing", t ? t : "", t ? "'" : "");
-  free(t);
-  return buf;
 }
 
 /* policy, and the temperatures of the L exits if given (*temperature malloc'ed, else NULL; files before
@@ -417,42 +378,37 @@ static int read_policy(const char *path, const char *pc, int L, model_meta *meta
   char where[600], fb[80];
   snprintf(where, sizeof where, "%s: attribute 'policy'", path);
   *temperature = NULL;
-  cJSON *o = cJSON_Parse(pc);
-  const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name"), *tau = cJSON_GetObjectItemCaseSensitive(o, "tau"),
-              *pat = cJSON_GetObjectItemCaseSensitive(o, "patience"),
-              *temp = cJSON_GetObjectItemCaseSensitive(o, "temperature");
+  jobj o;
+  if (jobj_parse(&o, where, pc, e)) return -1;
+  const json_t *name = jobj_get(&o, "name"), *tau = jobj_get(&o, "tau"), *pat = jobj_get(&o, "patience"),
+               *temp = jobj_get(&o, "temperature");
   int rc = 0;
-  if (!cJSON_IsObject(o))
-    rc = epee_errf(e, "%s: expected a JSON object", where);
-  else if (!cJSON_IsString(name) || epee_policy_parse(name->valuestring, &meta->policy.kind))
-    rc = epee_errf(e, "%s: \"name\" must be none, entropy, patience, epee or pcee, found %s", where,
-                   json_found(name, fb, sizeof fb));
-  else if (!cJSON_IsNumber(tau) || !(tau->valuedouble >= 0 && tau->valuedouble <= FLT_MAX))
-    rc = epee_errf(e, "%s: \"tau\" must be a finite number >= 0, found %s", where, json_found(tau, fb, sizeof fb));
-  else if (!cJSON_IsNumber(pat) || pat->valuedouble != (int)pat->valuedouble || pat->valuedouble < 0 ||
-           pat->valuedouble > (1 << 20))
-    rc = epee_errf(e, "%s: \"patience\" must be an integer in [0, %d], found %s", where, 1 << 20,
-                   json_found(pat, fb, sizeof fb));
-  else if (temp && (!cJSON_IsArray(temp) || cJSON_GetArraySize(temp) != L))
+  if (!json_is_string(name) || epee_policy_parse(json_string_value(name), &meta->policy.kind))
+    rc = epee_errf(e, "%s: \"name\" must be none, entropy, patience, epee or pcee, found %s", where, found(name, fb));
+  else if (!json_is_number(tau) || !(json_number_value(tau) >= 0 && json_number_value(tau) <= FLT_MAX))
+    rc = epee_errf(e, "%s: \"tau\" must be a finite number >= 0, found %s", where, found(tau, fb));
+  else if (!json_is_integer(pat) || json_integer_value(pat) < 0 || json_integer_value(pat) > (1 << 20))
+    rc = epee_errf(e, "%s: \"patience\" must be an integer in [0, %d], found %s", where, 1 << 20, found(pat, fb));
+  else if (temp && (!json_is_array(temp) || json_array_size(temp) != (size_t)L))
     rc = epee_errf(e, "%s: \"temperature\" must be an array of %d numbers (one per exit)", where, L);
   if (!rc) {
-    meta->policy.tau = (float)tau->valuedouble;
-    meta->policy.patience = (int)pat->valuedouble;
+    meta->policy.tau = (float)json_number_value(tau);
+    meta->policy.patience = (int)json_integer_value(pat);
     rc = epee_policy_validate(&meta->policy, where, e);
   }
   if (!rc && temp) {
     *temperature = epee_malloc(sizeof(float) * (size_t)L);
     for (int l = 0; !rc && l < L; l++) {
-      const cJSON *x = cJSON_GetArrayItem(temp, l);
-      double v = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+      const json_t *x = json_array_get(temp, (size_t)l);
+      double v = json_is_number(x) ? json_number_value(x) : NAN;
       if (!(v >= T_LO && v <= T_HI))
         rc = epee_errf(e, "%s: \"temperature\"[%d] must be a number in [%g, %g], found %s", where, l, T_LO, T_HI,
-                       json_found(x, fb, sizeof fb));
+                       found(x, fb));
       (*temperature)[l] = (float)v;
     }
     if (rc) free(*temperature), *temperature = NULL;
   }
-  cJSON_Delete(o);
+  json_decref(o.o);
   return rc ? -1 : 0;
 }
 
@@ -472,12 +428,13 @@ static int check_labels(const char *path, const model_meta *meta, int n_classes,
   if (meta->n_labels != n_classes)
     return epee_errf(e, "%s: dataset 'labels' has %d names but the exits have %d classes (model_config num_labels)",
                      path, meta->n_labels, n_classes);
-  for (int i = 0; i < meta->n_labels; i++) { /* predictions name their label: names must be distinct */
+  for (int i = 0; i < meta->n_labels; i++) { /* predictions (JSON) name their label: distinct UTF-8 names */
     int dup = 0;
     for (int k = 0; k < i && !dup; k++) dup = strcmp(meta->labels[k], meta->labels[i]) == 0;
-    if (!meta->labels[i][0] || dup)
-      return epee_errf(e, "%s: dataset 'labels': name %d is %s; expected distinct, non-empty names", path, i,
-                       dup ? "a duplicate" : "empty");
+    int bad = utf8_first_invalid(meta->labels[i], strlen(meta->labels[i])) >= 0;
+    if (!meta->labels[i][0] || dup || bad)
+      return epee_errf(e, "%s: dataset 'labels': name %d is %s; expected distinct, non-empty UTF-8 names", path, i,
+                       dup ? "a duplicate" : bad ? "not valid UTF-8" : "empty");
   }
   return 0;
 }

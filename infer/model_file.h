@@ -64,6 +64,9 @@ int model_file_write(const char *path, const model *m, const model_meta *meta, e
  * "PATH: what" in e; on failure nothing needs freeing. */
 int model_file_read(const char *path, model *m, model_meta *meta, epee_err *e);
 
+/* The policy object of meta, with m's temperatures when set: {"name", "tau", "patience"[, "temperature"]} (the
+ * model file's policy attribute; HF export's "epee" "policy"). */
+struct json_t *model_policy_json(const model *m, const model_meta *meta);
 /* The model_config JSON of m (the fields its arch reads), malloc'ed. */
 char *model_config_to_json(const model *m);
 /* Reads the fields arch reads from a model_config JSON object into *cfg (training-only fields default to 0 and

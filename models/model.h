@@ -112,21 +112,20 @@ int model_create(model *m, const model_arch *arch, const model_config *cfg, para
                  epee_err *e);
 void model_free(model *m);
 
-/* ---- HuggingFace config.json (models/hf_config.c) ---- */
-struct cJSON;
+/* ---- HuggingFace config.json (models/hf_config.c), as jansson values (core/json.h) ---- */
+struct json_t;
 /* The arch whose hf_model_type is t, or NULL. */
 const model_arch *model_find_hf_type(const char *t);
-/* Reads config.json's object into the fields arch reads: each row of arch->hf_keys, then fields HF has no key for
- * (exit_norm, ...) from its "epee" object when present. *from_file gets the MF_BIT()s config.json decides (a key
+/* Reads config.json's object (read with epee_json_parse, which refuses a key given twice) into the fields arch
+ * reads: each row of arch->hf_keys, then fields HF has no key for (exit_norm, ...) from its "epee" object when
+ * present. *from_file gets the MF_BIT()s config.json decides (a key
  * it gives, or HF's default for one it omits: GPT-2's layer_norm_epsilon 1e-5). Ranges and
  * hidden % heads are checked; where names the file in messages. 0, or -1 with e set. */
-int hf_config_read(const model_arch *arch, const struct cJSON *root, const char *where, model_config *c,
+int hf_config_read(const model_arch *arch, const struct json_t *root, const char *where, model_config *c,
                    unsigned *from_file, epee_err *e);
 /* config.json's object for m: model_type, architectures, every hf_keys row, and an "epee" object with the fields
- * HF has no key for. The caller adds the rest (labels) and frees it. */
-struct cJSON *hf_config_write(const model *m);
-/* x as the shortest decimal that reads back as x (1e-12, 0.1; not the float's double expansion 0.100000001) */
-struct cJSON *hf_json_float(float x);
+ * HF has no key for. The caller adds the rest (labels) and releases it (json_decref). */
+struct json_t *hf_config_write(const model *m);
 
 /* Positions per input: text the longest input (cfg.max_position), images the patches + [CLS]. */
 int model_max_tokens(const model *m);

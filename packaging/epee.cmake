@@ -10,7 +10,7 @@ foreach(p ${EPEE_LIB_PARTS})
   list(APPEND EPEE_LIB_OBJECTS $<TARGET_OBJECTS:${p}>)
 endforeach()
 # what those objects call: the layers' own dependencies (core/, data/, infer/ CMakeLists.txt)
-set(EPEE_LIB_DEPS dnnl_lib OpenMP::OpenMP_C PkgConfig::HDF5 PkgConfig::SENTENCEPIECE PkgConfig::CJSON
+set(EPEE_LIB_DEPS dnnl_lib OpenMP::OpenMP_C PkgConfig::HDF5 PkgConfig::SENTENCEPIECE PkgConfig::JANSSON
     PkgConfig::LIBZIP PkgConfig::SPNG ${UNISTRING_LIBRARY} m)
 
 add_library(epee SHARED ${EPEE_LIB_OBJECTS})
@@ -25,7 +25,7 @@ add_library(epee_static STATIC ${EPEE_LIB_OBJECTS})
 set_target_properties(epee_static PROPERTIES OUTPUT_NAME epee)
 
 # pkg-config: the shared library by default; `pkg-config --static` adds what the static one needs
-set(EPEE_PC_REQUIRES "hdf5-serial sentencepiece libcjson libzip spng")
+set(EPEE_PC_REQUIRES "hdf5-serial sentencepiece jansson libzip spng")
 set(EPEE_PC_LIBS_PRIVATE "-ldnnl -lunistring -fopenmp -lstdc++ -lm")
 # relocatable: the prefix is found from the .pc file's own place, wherever --prefix put the tree
 file(RELATIVE_PATH EPEE_PC_TO_PREFIX /p/${CMAKE_INSTALL_LIBDIR}/pkgconfig /p)

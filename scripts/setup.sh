@@ -3,7 +3,7 @@
 # A no-op when everything is present. npm is only installed when no `npm` is on PATH (the machine image
 # may ship Node.js from elsewhere, and Debian's npm conflicts with it).
 set -euo pipefail
-pkgs=(gcc make cmake pkg-config libdnnl-dev libhdf5-dev libyaml-dev libcunit1-dev libcjson-dev sqlite3 ca-certificates)
+pkgs=(gcc make cmake pkg-config libdnnl-dev libhdf5-dev libyaml-dev libcunit1-dev libjansson-dev sqlite3 ca-certificates)
 # ALBERT's tokenizer: g++ for the one C++ file (data/spm_shim.cc), the library, spm_train, libunistring (NFKD, lower)
 pkgs+=(g++ libsentencepiece-dev sentencepiece libunistring-dev)
 # ViT image data: .npz (MedMNIST) via libzip, PNG via libspng

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/machine.h"
 #include "models/model.h"
 #include "train/config.h"
 
@@ -157,7 +158,12 @@ static void test_defaults(void) {
   CU_ASSERT_TRUE(c.export.enabled);
   CU_ASSERT_STRING_EQUAL(c.run.dir, "");
   CU_ASSERT_EQUAL(c.run.seed, 1234);
-  CU_ASSERT_EQUAL(c.run.threads, 2);
+  CU_ASSERT_EQUAL(c.run.threads, 0);
+  CU_ASSERT_EQUAL(cfg_threads(&c), machine_cores()); /* 0: the cores this process may use */
+  c.run.threads = 3;
+  CU_ASSERT_EQUAL(cfg_threads(&c), 3);
+  c.run.threads = 0;
+  CU_ASSERT_FALSE(c.run.profile);
   /* defaults alone lack the required paths */
   validate_fails(&c, "config: missing required key 'data.train'");
   cfg_free(&c);
@@ -208,7 +214,7 @@ static void test_errors(void) {
   load_fails("calibrate:\n  tau: 0.1\n", "2:8: calibrate.tau: expected a list like [a, b], got a scalar");
   load_fails("calibrate:\n  patience: [1, x]\n", "2:17: calibrate.patience[1]: expected int, got 'x'");
   /* out of range */
-  load_fails("run:\n  threads: 0\n", "2:12: run.threads: must be in [1, 256], got 0");
+  load_fails("run:\n  threads: -1\n", "2:12: run.threads: must be in [0, 256], got -1");
   load_fails("model:\n  hidden_dropout: 1.0\n", "2:19: model.hidden_dropout: must be in [0, 1), got 1.0");
   load_fails("train:\n  max_steps: 99999999999\n",
              "2:14: train.max_steps: must be in [0, 2147483647], got 99999999999");
@@ -273,7 +279,7 @@ static void test_overrides(void) {
 
   override_fails(&c, "train.lr=abc", "override 'train.lr=abc': train.lr: expected float, got 'abc'");
   CU_ASSERT_EQUAL(c.train.lr, 3e-4); /* unchanged by a failed override */
-  override_fails(&c, "run.threads=300", "override 'run.threads=300': run.threads: must be in [1, 256], got 300");
+  override_fails(&c, "run.threads=300", "override 'run.threads=300': run.threads: must be in [0, 256], got 300");
   override_fails(&c, "trian.lr=1", "override 'trian.lr=1': unknown section 'trian' (did you mean 'train'?)");
   override_fails(&c, "train.lrr=1", "override 'train.lrr=1': unknown key 'lrr' in section 'train' (did you mean 'lr'?)");
   override_fails(&c, "lr=1", "override 'lr=1': expected section.key=value");
@@ -445,8 +451,8 @@ static void test_validate(void) {
   CU_ASSERT_EQUAL(cfg_override(&c, "model.type_vocab=2", &e), 0);
   CU_ASSERT_EQUAL(cfg_validate(&c, &e), 0);
   CU_ASSERT_EQUAL(cfg_override(&c, "data.text_b_column=", &e), 0);
-  c.run.threads = 0; /* changed by code, not by a file */
-  validate_fails(&c, "config: run.threads: must be in [1, 256], got 0");
+  c.run.threads = -1; /* changed by code, not by a file */
+  validate_fails(&c, "config: run.threads: must be in [0, 256], got -1");
   c.run.threads = 2;
   CU_ASSERT_EQUAL(cfg_override(&c, "train.loss_weights=[1, 2, 3]", &e), 0);
   validate_fails(&c, "config: train.loss_weights has 3 weights for 6 layers (model.layers)");
@@ -542,7 +548,7 @@ static void test_json(void) {
   const char *head = "{\"model\":{\"arch\":\"bert\",\"hidden\":256,\"layers\":6,\"heads\":4,\"intermediate\":1024,"
                      "\"max_position\":512,\"type_vocab\":2,\"embedding_size\":128,\"hidden_groups\":1,"
                      "\"exit_norm\":true,\"image_size\":28,\"patch_size\":4,\"channels\":1,\"hidden_dropout\":0.1,\"attention_dropout\":0.1,"
-                     "\"exit_dropout\":0.1,\"layer_norm_eps\":1.0e-12,\"init_std\":0.02,\"num_labels\":0,"
+                     "\"exit_dropout\":0.1,\"layer_norm_eps\":1e-12,\"init_std\":0.02,\"num_labels\":0,"
                      "\"init\":\"\",\"init_exits\":false},"
                      "\"tokenizer\":{\"kind\":\"\",\"vocab\":\"data/cache/vocab/vocab.txt\",\"merges\":\"\","
                      "\"lowercase\":true,\"max_length\":128},";
@@ -550,9 +556,9 @@ static void test_json(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"lr\":0.0001,"));
   CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"clip\":1.0,"));
   CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"loss_weights\":\"asc\","));
-  CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"tau\":[0.001, 0.005, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0],"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"tau\":[0.001,0.005,0.01,0.03,0.05,0.1,0.2,0.3,0.5,0.7,1.0],"));
   CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"patience\":[],"));
-  CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"run\":{\"dir\":\"\",\"seed\":1234,\"threads\":2}}"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"run\":{\"dir\":\"\",\"seed\":1234,\"threads\":0,\"profile\":false}}"));
   CU_ASSERT_EQUAL(j[strlen(j) - 1], '}');
   free(j);
   cfg_free(&c);
@@ -577,7 +583,7 @@ static void test_help(void) {
       "calibrate.patience", "calibrate.rule", "calibrate.metric", "calibrate.within", "calibrate.max_recall_drop",
       "calibrate.layer_budget", "calibrate.risk", "calibrate.epsilon", "calibrate.delta", "calibrate.temperature",
       "calibrate.batch",
-      "export.path", "export.enabled", "export.hf", "run.dir", "run.seed", "run.threads",
+      "export.path", "export.enabled", "export.hf", "run.dir", "run.seed", "run.threads", "run.profile",
   };
   char *text = NULL;
   size_t len = 0;
@@ -596,7 +602,7 @@ static void test_help(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(text, needle));
   }
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "one of bert|albert|gpt2|vit; default bert"));
-  CU_ASSERT_PTR_NOT_NULL(strstr(text, "[1, 256]"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "[0, 256]"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "training split; required\n"));
   free(text);
 }

@@ -5,7 +5,6 @@
  *  - the CLI's predictions (file, stdin, JSON Lines) equal the API's, in input order; bad input files and
  *    options give one line and the documented exit status. */
 #include <CUnit/CUnit.h>
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/json.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "data/wordpiece.h"
@@ -314,28 +314,28 @@ static int count_lines(const char *s) {
 static int parse_prediction_(const char *jsonl, int i, int *label, int *layer, char *id, int all_probs) {
   for (int k = 0; k < i && jsonl; k++) jsonl = strchr(jsonl, '\n'), jsonl = jsonl ? jsonl + 1 : NULL;
   if (!jsonl) return -1;
-  cJSON *o = cJSON_ParseWithLength(jsonl, strcspn(jsonl, "\n"));
-  const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "label"), *conf = cJSON_GetObjectItem(o, "confidence");
-  const cJSON *lay = cJSON_GetObjectItem(o, "exit_layer"), *probs = cJSON_GetObjectItem(o, "probs");
-  int ok = cJSON_IsString(name) && cJSON_IsNumber(conf) && cJSON_IsNumber(lay) && conf->valuedouble > 0 &&
-           conf->valuedouble <= 1 && (probs != NULL) == all_probs;
+  json_t *o = epee_json_parse(jsonl, strcspn(jsonl, "\n"), "predictions", i + 1, NULL);
+  const json_t *name = json_object_get(o, "label"), *conf = json_object_get(o, "confidence");
+  const json_t *lay = json_object_get(o, "exit_layer"), *probs = json_object_get(o, "probs");
+  int ok = json_is_string(name) && json_is_number(conf) && json_is_integer(lay) && json_number_value(conf) > 0 &&
+           json_number_value(conf) <= 1 && (probs != NULL) == all_probs;
   *label = -1;
   for (int k = 0; ok && k < C; k++)
-    if (!strcmp(name->valuestring, label_names[k])) *label = k;
-  if (ok) *layer = lay->valueint;
+    if (!strcmp(json_string_value(name), label_names[k])) *label = k;
+  if (ok) *layer = (int)json_integer_value(lay);
   if (ok && id) {
-    char *s = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "id"));
+    char *s = json_dumps(json_object_get(o, "id"), JSON_ENCODE_ANY);
     snprintf(id, 32, "%s", s ? s : "none");
-    cJSON_free(s);
+    free(s);
   }
   double sum = 0;
   for (int k = 0; ok && all_probs && k < C; k++) {
-    const cJSON *p = cJSON_GetObjectItem(probs, label_names[k]);
-    ok = cJSON_IsNumber(p) && (k != *label || fabs(p->valuedouble - conf->valuedouble) < 1e-9);
-    sum += ok ? p->valuedouble : 0;
+    const json_t *p = json_object_get(probs, label_names[k]);
+    ok = json_is_number(p) && (k != *label || fabs(json_number_value(p) - json_number_value(conf)) < 1e-9);
+    sum += ok ? json_number_value(p) : 0;
   }
-  ok = ok && (!all_probs || (fabs(sum - 1) < 1e-4 && cJSON_GetArraySize(probs) == C));
-  cJSON_Delete(o);
+  ok = ok && (!all_probs || (fabs(sum - 1) < 1e-4 && json_object_size(probs) == (size_t)C));
+  json_decref(o);
   return ok && *label >= 0 ? 0 : -1;
 }
 static int parse_prediction(const char *jsonl, int i, int *label, int *layer) {

@@ -379,7 +379,8 @@ static void test_round_trip_vit(void) {
        "\"image_mean\"[1] must be a finite number"},
       {"{\"image_mean\":[0.5,0.5,0.5],\"image_std\":[0.5,0.5,0.5],\"resize\":\"nearest\"}",
        "\"resize\" must be \"refuse\" or \"bilinear\""},
-      {"[1, 2", "attribute 'image_config': expected a JSON object"},
+      {"[1, 2", "attribute 'image_config':1:5: ']' expected near end of file"},
+      {"[1, 2]", "attribute 'image_config': expected a JSON object"},
   };
   snprintf(broken, sizeof broken, "%s/vit_broken.h5", dir);
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -660,6 +661,13 @@ static void dup_labels(hid_t f) {
   for (int i = 0; i < C; i++) dup[i] = labels[i > 0 ? i - 1 : 0]; /* the first name twice */
   h5_write_strings(f, "labels", dup, C, &e);
 }
+static void latin1_label(hid_t f) { /* predictions name labels in JSON, which is UTF-8 */
+  drop_labels(f);
+  epee_err e;
+  char *names[C];
+  for (int i = 0; i < C; i++) names[i] = i == 1 ? "caf\xe9" : labels[i];
+  h5_write_strings(f, "labels", names, C, &e);
+}
 /* crafted by hand, as fuzzing found them: a string attribute that is an array of three (H5Aread would write
  * three pointers into one), and a list of 2^32 + 3 strings (an int cast would make it 3) */
 static void format_array(hid_t f) {
@@ -794,6 +802,7 @@ static void test_bad_files(void) {
   expect_error(variant("int_weights.h5", int_weights), "'weights/classifiers.0.bias': expected float data");
   expect_error(variant("two_labels.h5", two_labels), "dataset 'labels' has 2 names but the exits have 3 classes");
   expect_error(variant("dup_labels.h5", dup_labels), "dataset 'labels': name 1 is a duplicate");
+  expect_error(variant("latin1_label.h5", latin1_label), "dataset 'labels': name 1 is not valid UTF-8");
   expect_error(variant("huge_labels.h5", huge_labels), "dataset 'labels': dimension 0 is 4294967299, above");
   expect_error(variant("format_array.h5", format_array), "attribute 'format': expected one variable-length string");
   expect_error(variant("nan.h5", nan_weight), "'weights/bert.embeddings.LayerNorm.weight': element 5 is nan");
@@ -816,7 +825,8 @@ static void test_bad_files(void) {
   expect_error(variant("no_type_vocab.h5", config_no_type_vocab),
                "\"type_vocab\" must be an integer in [1, 65536], found nothing");
   expect_error(variant("no_policy.h5", no_policy), "attribute 'policy' is missing");
-  expect_error(variant("config_json.h5", config_not_json), "attribute 'model_config': column 15");
+  expect_error(variant("config_json.h5", config_not_json),
+               "attribute 'model_config':1:20: string or '}' expected near 'hidden'");
   expect_error(variant("config_hidden.h5", config_no_hidden),
                "\"hidden\" must be an integer in [1, 65536], found nothing");
   expect_error(variant("config_big.h5", config_big), "the config describes 219033681 weights (876.1 MB) but at most");

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/h5io.h"
+#include "core/json.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "infer/model_file.h"
@@ -34,7 +35,7 @@ static void write_file(const char *name, const char *text) {
   fclose(f);
 }
 
-/* words w0..w19; label A when the first word is w0..w9, else B */
+/* words w0..w19; label A when the first word is w0..w9, else B"q (a quote, which JSON outputs must escape) */
 static void write_split(const char *name, int n, uint64_t stream) {
   char p[256];
   snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -47,7 +48,7 @@ static void write_split(const char *name, int n, uint64_t stream) {
       if (k == 0) first = w;
       fprintf(f, "%sw%d", k ? " " : "", w);
     }
-    fprintf(f, "\t%s\n", first < 10 ? "A" : "B");
+    fprintf(f, "\t%s\n", first < 10 ? "A" : "B\"q");
   }
   fclose(f);
 }
@@ -151,6 +152,12 @@ static void test_run_and_resume(void) {
   for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) CU_ASSERT(exists("full", outs[i]));
   engine_agrees("full");
   char p[256];
+  /* summary.json is JSON, its labels as trained */
+  snprintf(p, sizeof p, "%s/full/summary.json", dir);
+  json_t *sum = json_load_file(p, EPEE_JSON_STRICT, NULL);
+  const char *quoted = json_string_value(json_array_get(json_object_get(sum, "labels"), 1));
+  CU_ASSERT(quoted && !strcmp(quoted, "B\"q"));
+  json_decref(sum);
   /* model.h5: the trained BERT, its labels, and vocab.txt byte for byte */
   model m;
   model_meta meta;
@@ -160,7 +167,7 @@ static void test_run_and_resume(void) {
   CU_ASSERT_FATAL(rc == 0);
   CU_ASSERT_STRING_EQUAL(m.arch->name, "bert");
   CU_ASSERT(m.n_layers == 3 && m.hidden == 16 && m.cfg.vocab == 25 && m.n_labels == 2);
-  CU_ASSERT(meta.n_labels == 2 && !strcmp(meta.labels[0], "A") && !strcmp(meta.labels[1], "B"));
+  CU_ASSERT(meta.n_labels == 2 && !strcmp(meta.labels[0], "A") && !strcmp(meta.labels[1], "B\"q"));
   CU_ASSERT_STRING_EQUAL(meta.tok->kind->name, "wordpiece");
   CU_ASSERT(meta.tok->assets[0].len == strlen(vocab_txt) &&
             !memcmp(meta.tok->assets[0].data, vocab_txt, strlen(vocab_txt)));
@@ -630,7 +637,7 @@ static void test_class_warnings(void) {
   snprintf(want, sizeof want,
            "warning: data.dev: %s/dev_one.tsv: every example is of class 'A': calibration on it is meaningless (any "
            "exit that always answers 'A' looks perfect)\n"
-           "warning: data.test: %s/dev_one.tsv: no example of class 'B' of the train split\n", dir, dir);
+           "warning: data.test: %s/dev_one.tsv: no example of class 'B\"q' of the train split\n", dir, dir);
   CU_ASSERT_STRING_EQUAL(w, want);
 }
 

@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "core/json.h"
+#include "core/machine.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
 #include "models/model.h"
@@ -179,7 +181,11 @@ static const cfg_field fields[] = {
     FIELD(run, dir, T_STR, "\"\"", 0, 0, REQUIRED, NULL,
           "output directory: checkpoints, metrics, effective config, model"),
     FIELD(run, seed, T_INT, "1234", 0, INT_MAX, 0, NULL, "seed of initialisation, shuffling and dropout"),
-    FIELD(run, threads, T_INT, "2", 1, 256, 0, NULL, "threads (OpenMP and oneDNN), set once at start"),
+    FIELD(run, threads, T_INT, "0", 0, 256, 0, NULL,
+          "threads (OpenMP and oneDNN), set once at start; 0 = the cores this process may use (sched_getaffinity)"),
+    FIELD(run, profile, T_BOOL, "false", 0, 0, 0, NULL,
+          "time every op kind of the training steps (forward and backward apart) and what runs around them; "
+          "the table is printed after training and written to run.dir/profile.json (epee-train --profile)"),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -689,6 +695,16 @@ static char *read_file(const char *path, size_t *len, epee_err *e) {
   return buf;
 }
 
+int cfg_yaml_load(const char *path, yaml_document_t *d, epee_err *e) {
+  size_t len;
+  char *buf = read_file(path, &len, e);
+  if (!buf) return -1;
+  origin o = {path, NULL};
+  int rc = load_document(buf, len, &o, d, e);
+  free(buf);
+  return rc;
+}
+
 int cfg_load(const char *path, epee_config *c, epee_err *e) {
   cfg_defaults(c);
   size_t len;
@@ -738,6 +754,13 @@ static int find_dotted(const char *key) {
 bool cfg_given(const epee_config *c, const char *key) {
   int f = find_dotted(key);
   return f >= 0 && c->given[f];
+}
+
+int cfg_threads(const epee_config *c) { return c->run.threads > 0 ? c->run.threads : machine_cores(); }
+
+const char *cfg_key_type(const char *key) {
+  int f = find_dotted(key);
+  return f < 0 ? NULL : type_names[fields[f].type];
 }
 
 int cfg_number(const epee_config *c, const char *key, double *v) {
@@ -927,8 +950,9 @@ void cfg_loss_weights(const cfg_weights *w, int layers, double *out) {
 }
 
 /* ---------------------------------------------------------------------------------------------------
- * Output: values are written in JSON syntax, which YAML reads back as the same values, so the YAML
- * file and the JSON object share one formatter. */
+ * Output: every value becomes a jansson value (field_json, the one mapping from the schema's types). The JSON
+ * copy is jansson's text of them; the YAML file writes the same values in flow style (JSON syntax, which YAML
+ * reads back as the same values, with YAML's own rules for what must be escaped). */
 
 typedef struct {
   char *p;
@@ -971,10 +995,10 @@ static void sb_double(sbuf *b, double x) {
   sb_printf(b, "%s", s);
 }
 
-/* Double-quoted with JSON escapes (also valid YAML); NULL is "". */
+/* Double-quoted with JSON escapes, and DEL escaped too: YAML allows no raw control character. */
 static void sb_string(sbuf *b, const char *s) {
   sb_printf(b, "\"");
-  for (const unsigned char *q = (const unsigned char *)(s ? s : ""); *q; q++) {
+  for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
     if (*q == '"' || *q == '\\') sb_printf(b, "\\%c", *q);
     else if (*q < 0x20 || *q == 0x7f) sb_printf(b, "\\u%04x", *q);
     else sb_printf(b, "%c", *q);
@@ -982,57 +1006,80 @@ static void sb_string(sbuf *b, const char *s) {
   sb_printf(b, "\"");
 }
 
-static void sb_list(sbuf *b, cfg_type t, const void *list) {
-  int n = t == T_FLOAT ? ((const cfg_flist *)list)->n : t == T_INT ? ((const cfg_ilist *)list)->n
-                                                                     : ((const cfg_slist *)list)->n;
-  sb_printf(b, "[");
-  for (int i = 0; i < n; i++) {
-    if (i) sb_printf(b, ", ");
-    if (t == T_FLOAT) sb_double(b, ((const cfg_flist *)list)->v[i]);
-    else if (t == T_INT) sb_printf(b, "%d", ((const cfg_ilist *)list)->v[i]);
-    else sb_string(b, ((const cfg_slist *)list)->v[i]);
+/* A value of field_json as YAML flow text. */
+static void sb_yaml(sbuf *b, const json_t *v) {
+  switch (json_typeof(v)) {
+  case JSON_STRING: sb_string(b, json_string_value(v)); break;
+  case JSON_INTEGER: sb_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
+  case JSON_REAL: sb_double(b, json_real_value(v)); break;
+  case JSON_ARRAY:
+    sb_printf(b, "[");
+    for (size_t i = 0; i < json_array_size(v); i++) {
+      if (i) sb_printf(b, ", ");
+      sb_yaml(b, json_array_get(v, i));
+    }
+    sb_printf(b, "]");
+    break;
+  default: sb_printf(b, "%s", json_is_true(v) ? "true" : "false");
   }
-  sb_printf(b, "]");
 }
 
-static void sb_value(sbuf *b, const cfg_field *f, const void *p) {
+static json_t *list_json(cfg_type t, const void *list) {
+  int n = t == T_FLOAT ? ((const cfg_flist *)list)->n : t == T_INT ? ((const cfg_ilist *)list)->n
+                                                                     : ((const cfg_slist *)list)->n;
+  json_t *a = json_array();
+  for (int i = 0; i < n; i++)
+    json_array_append_new(a, t == T_FLOAT ? json_real(((const cfg_flist *)list)->v[i])
+                             : t == T_INT ? json_integer(((const cfg_ilist *)list)->v[i])
+                                          : json_string(((const cfg_slist *)list)->v[i]));
+  return a;
+}
+
+static json_t *field_json(const cfg_field *f, const void *p) {
   switch (f->type) {
-  case T_INT: sb_printf(b, "%d", *(const int *)p); break;
-  case T_FLOAT: sb_double(b, *(const double *)p); break;
-  case T_BOOL: sb_printf(b, "%s", *(const bool *)p ? "true" : "false"); break;
-  case T_STR: sb_string(b, *(char *const *)p); break;
+  case T_INT: return json_integer(*(const int *)p);
+  case T_FLOAT: return json_real(*(const double *)p);
+  case T_BOOL: return json_boolean(*(const bool *)p);
+  case T_STR: return json_string(*(char *const *)p ? *(char *const *)p : "");
   case T_ENUM: {
     int v = *(const int *)p;
     EPEE_CHECK(v >= 0 && v < count_choices(f->choices), "enum value out of range (see cfg_validate)");
-    sb_string(b, f->choices[v]);
-    break;
+    return json_string(f->choices[v]);
   }
-  case T_FLIST: sb_list(b, T_FLOAT, p); break;
-  case T_ILIST: sb_list(b, T_INT, p); break;
-  case T_SLIST: sb_list(b, T_STR, p); break;
+  case T_FLIST: return list_json(T_FLOAT, p);
+  case T_ILIST: return list_json(T_INT, p);
+  case T_SLIST: return list_json(T_STR, p);
   case T_WEIGHTS: {
     const cfg_weights *w = p;
     EPEE_CHECK((unsigned)w->kind <= CFG_WEIGHTS_LIST, "weights kind out of range (see cfg_validate)");
-    if (w->kind == CFG_WEIGHTS_LIST) sb_list(b, T_FLOAT, &w->list);
-    else sb_string(b, f->choices[w->kind]);
-    break;
+    return w->kind == CFG_WEIGHTS_LIST ? list_json(T_FLOAT, &w->list) : json_string(f->choices[w->kind]);
   }
   }
+  return NULL;
 }
 
 char *cfg_to_json(const epee_config *c) {
-  sbuf b = {0};
-  sb_printf(&b, "{");
+  json_t *root = json_object(), *section = NULL;
   for (size_t i = 0; i < NFIELDS; i++) {
     const cfg_field *f = &fields[i];
-    bool first_of_section = i == 0 || strcmp(f->section, fields[i - 1].section);
-    if (first_of_section) sb_printf(&b, "%s\"%s\":{", i ? "}," : "", f->section);
-    else sb_printf(&b, ",");
-    sb_printf(&b, "\"%s\":", f->key);
-    sb_value(&b, f, cslot(c, f));
+    if (i == 0 || strcmp(f->section, fields[i - 1].section))
+      json_object_set_new(root, f->section, section = json_object());
+    json_object_set_new(section, f->key, field_json(f, cslot(c, f)));
   }
-  sb_printf(&b, "}}");
-  return b.p;
+  /* jansson prints all reals of a text with one precision: the least that reads back exactly (0.1, not
+   * 0.10000000000000001, unless some value needs 17 digits) */
+  char *text = NULL;
+  for (int prec = 1; prec <= 17; prec++) {
+    free(text);
+    text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(prec));
+    json_t *back = text ? json_loads(text, 0, NULL) : NULL;
+    int same = json_equal(root, back);
+    json_decref(back);
+    if (same) break;
+  }
+  json_decref(root);
+  if (!text) epee_fatal("jansson could not write the config (out of memory)");
+  return text;
 }
 
 int cfg_write(const epee_config *c, const char *path, epee_err *e) {
@@ -1044,7 +1091,9 @@ int cfg_write(const epee_config *c, const char *path, epee_err *e) {
     if (i == 0 || strcmp(f->section, fields[i - 1].section)) sb_printf(&b, "%s:\n", f->section);
     size_t start = b.len;
     sb_printf(&b, "  %s: ", f->key);
-    sb_value(&b, f, cslot(c, f));
+    json_t *v = field_json(f, cslot(c, f));
+    sb_yaml(&b, v);
+    json_decref(v);
     int pad = 44 - (int)(b.len - start);
     sb_printf(&b, "%*s  # %s\n", pad > 0 ? pad : 0, "", f->help);
   }

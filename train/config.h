@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <yaml.h>
 
 #include "core/error.h"
 
@@ -115,6 +116,7 @@ typedef struct {
 typedef struct {
   char *dir;
   int seed, threads;
+  bool profile; /* time the training steps per op kind (core/profile.h) */
 } cfg_run;
 
 typedef struct epee_config {
@@ -156,6 +158,16 @@ void cfg_print_help(FILE *f);
 bool cfg_given(const epee_config *c, const char *key);
 /* The value of a number or bool key ("section.key") as a double into *v; -1 for any other key. */
 int cfg_number(const epee_config *c, const char *key, double *v);
+
+/* run.threads, or when it is 0 the cores this process may use. */
+int cfg_threads(const epee_config *c);
+
+/* The schema type of key ("section.key"): "int", "float", "bool", "string", "enum", ... ; NULL if no such key. */
+const char *cfg_key_type(const char *key);
+
+/* Reads the YAML file at path into *d (the caller deletes it) with the checks configs get: one document,
+ * nesting depth bounded, syntax errors as "path:line:col: ...". For other YAML inputs (sweep files). */
+int cfg_yaml_load(const char *path, yaml_document_t *d, epee_err *e);
 
 /* Frees strings and lists and leaves *c zeroed; safe to call twice. */
 void cfg_free(epee_config *c);

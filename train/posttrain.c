@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "core/h5io.h"
+#include "core/json.h"
 #include "infer/metrics.h"
 #include "infer/model_file.h"
 #include "train/evaluate.h"
@@ -33,24 +32,9 @@ static int close_rename(FILE *f, const char *tmp, const char *path, epee_err *e)
   return 0;
 }
 
-/* ---- JSON through cJSON: numbers rounded to 6 decimals, so files stay readable ------------------------- */
+/* ---- JSON (core/json.h): figures rounded to 6 decimals, so files stay readable ---------------------------- */
 
-static double r6(double v) { return round(v * 1e6) / 1e6; }
-
-static void jnum(cJSON *o, const char *key, double v) { cJSON_AddNumberToObject(o, key, r6(v)); }
-
-static void jarray(cJSON *o, const char *key, const double *x, int n) {
-  cJSON *a = cJSON_AddArrayToObject(o, key);
-  for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(r6(x[i])));
-}
-
-/* Prints o (formatted or on one line) and deletes it; returns the malloc'ed text. */
-static char *json_text(cJSON *o, int formatted) {
-  char *s = formatted ? cJSON_Print(o) : cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  if (!s) epee_fatal("cJSON ran out of memory");
-  return s;
-}
+static void jnum(json_t *o, const char *key, double v) { json_object_set_new(o, key, json_num(v, 6)); }
 
 static int write_text(const char *path, const char *text, epee_err *e) {
   char tmp[4200];
@@ -163,18 +147,18 @@ static void ece_per_exit(const float *logits, const int *gold, int N, int L, int
 }
 
 /* One split's per-exit figures for summary.json; ece_t only with temperatures. */
-static cJSON *split_json(int n, const double *acc, const double *f1, const double *ece, const double *ece_t, int L) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddNumberToObject(o, "n", n);
-  jarray(o, "accuracy", acc, L);
-  jarray(o, "macro_f1", f1, L);
-  jarray(o, "ece", ece, L);
-  if (ece_t) jarray(o, "ece_temperature", ece_t, L);
+static json_t *split_json(int n, const double *acc, const double *f1, const double *ece, const double *ece_t, int L) {
+  json_t *o = json_object();
+  json_object_set_new(o, "n", json_integer(n));
+  json_object_set_new(o, "accuracy", json_nums(acc, L, 6));
+  json_object_set_new(o, "macro_f1", json_nums(f1, L, 6));
+  json_object_set_new(o, "ece", json_nums(ece, L, 6));
+  if (ece_t) json_object_set_new(o, "ece_temperature", json_nums(ece_t, L, 6));
   return o;
 }
 
-static cJSON *point_json(const calib_point *p) {
-  cJSON *o = cJSON_CreateObject();
+static json_t *point_json(const calib_point *p) {
+  json_t *o = json_object();
   jnum(o, "accuracy", p->acc);
   jnum(o, "macro_f1", p->f1);
   jnum(o, "mean_exit_layer", p->mean_layers);
@@ -240,21 +224,19 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
     if (T) printf(" | %.3f | %.4f", T[l], ece_t[1][l]);
     printf("\n");
   }
-  cJSON *sum = cJSON_CreateObject();
-  cJSON_AddStringToObject(sum, "arch", j->m.arch->name);
-  cJSON_AddStringToObject(sum, "tokenizer", j->tok ? j->tok->kind->name : "");
-  cJSON_AddNumberToObject(sum, "layers", L);
-  cJSON_AddItemToObject(sum, "labels", cJSON_CreateStringArray((const char *const *)j->labels, C));
-  cJSON_AddNumberToObject(sum, "ece_bins", METRIC_ECE_BINS);
-  if (T) {
-    cJSON *a = cJSON_AddArrayToObject(sum, "temperature");
-    for (int l = 0; l < L; l++) cJSON_AddItemToArray(a, cJSON_CreateNumber(r6(T[l])));
-  } else {
-    cJSON_AddNullToObject(sum, "temperature");
-  }
-  cJSON_AddItemToObject(sum, "dev", split_json(Nd, acc[0], f1[0], ece[0], T ? ece_t[0] : NULL, L));
-  cJSON_AddItemToObject(sum, "test", split_json(Nt, acc[1], f1[1], ece[1], T ? ece_t[1] : NULL, L));
-  char *text = json_text(sum, 1);
+  json_t *sum = json_object(), *labels = json_array();
+  json_object_set_new(sum, "arch", json_string(j->m.arch->name));
+  json_object_set_new(sum, "tokenizer", json_string(j->tok ? j->tok->kind->name : ""));
+  json_object_set_new(sum, "layers", json_integer(L));
+  for (int k = 0; k < C; k++) json_array_append_new(labels, json_string(j->labels[k]));
+  json_object_set_new(sum, "labels", labels);
+  json_object_set_new(sum, "ece_bins", json_integer(METRIC_ECE_BINS));
+  json_t *temps = T ? json_array() : json_null();
+  for (int l = 0; T && l < L; l++) json_array_append_new(temps, json_num(T[l], 6));
+  json_object_set_new(sum, "temperature", temps);
+  json_object_set_new(sum, "dev", split_json(Nd, acc[0], f1[0], ece[0], T ? ece_t[0] : NULL, L));
+  json_object_set_new(sum, "test", split_json(Nt, acc[1], f1[1], ece[1], T ? ece_t[1] : NULL, L));
+  char *text = json_text(sum, 2);
   snprintf(path, sizeof path, "%s/summary.json", cfg->run.dir);
   int wrc = write_text(path, text, e);
   free(text);
@@ -401,25 +383,26 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
   if (close_rename(f, tmp, path, e)) goto out;
 
   /* results.json (also embedded in the model file as its metrics); engine_equals_simulation ends each "test" */
-  cJSON *res = cJSON_CreateObject(), *pols;
-  cJSON_AddStringToObject(res, "rule", cfg_rule_names[cc->rule]);
-  cJSON_AddNumberToObject(res, "dev_n", Nd);
-  cJSON_AddNumberToObject(res, "test_n", Nt);
-  pols = cJSON_AddObjectToObject(res, "policies");
+  json_t *res = json_object(), *pols = json_object();
+  json_object_set_new(res, "rule", json_string(cfg_rule_names[cc->rule]));
+  json_object_set_new(res, "dev_n", json_integer(Nd));
+  json_object_set_new(res, "test_n", json_integer(Nt));
+  json_object_set_new(res, "policies", pols);
   char key[64];
   for (int k = 0; k < 5; k++) {
     if (!have[k]) continue;
     const calib_point *cp = &cr.points[cr.chosen[k]];
-    cJSON *p = cJSON_AddObjectToObject(pols, epee_policy_name((epee_policy_kind)k)), *d, *t;
-    if ((int)cp->pol.kind != k) cJSON_AddStringToObject(p, "fallback", epee_policy_name(cp->pol.kind));
-    cJSON_AddNumberToObject(p, "tau", cp->pol.tau);
-    cJSON_AddNumberToObject(p, "patience", cp->pol.patience);
-    cJSON_AddItemToObject(p, "dev", d = cJSON_CreateObject());
+    json_t *p = json_object(), *d = json_object(), *t = json_object();
+    json_object_set_new(pols, epee_policy_name((epee_policy_kind)k), p);
+    if ((int)cp->pol.kind != k) json_object_set_new(p, "fallback", json_string(epee_policy_name(cp->pol.kind)));
+    json_object_set_new(p, "tau", json_float(cp->pol.tau));
+    json_object_set_new(p, "patience", json_integer(cp->pol.patience));
+    json_object_set_new(p, "dev", d);
     jnum(d, "accuracy", cp->acc);
     jnum(d, "macro_f1", cp->f1);
     jnum(d, "mean_exit_layer", cp->mean_layers);
     jnum(d, "layer_speedup", cp->speedup);
-    cJSON_AddItemToObject(p, "test", t = cJSON_CreateObject());
+    json_object_set_new(p, "test", t);
     jnum(t, "accuracy", rows[1][k].acc);
     jnum(t, "macro_f1", rows[1][k].f1);
     jnum(t, "mean_exit_layer", rows[1][k].mean_layers);
@@ -430,28 +413,27 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
     jnum(t, "seconds_batch1", rows[0][k].seconds);
     snprintf(key, sizeof key, "seconds_batch%d", cc->batch);
     jnum(t, key, rows[1][k].seconds);
-    cJSON_AddNumberToObject(t, "engine_equals_simulation", rows[1][k].agree);
+    json_object_set_new(t, "engine_equals_simulation", json_integer(rows[1][k].agree));
   }
-  cJSON *risk = cJSON_AddObjectToObject(res, "risk");
-  cJSON_AddStringToObject(risk, "loss", risk_name);
+  json_t *risk = json_object(), *rj = json_object(), *rl = json_object();
+  json_object_set_new(res, "risk", risk);
+  json_object_set_new(risk, "loss", json_string(risk_name));
   jnum(risk, "epsilon", cc->epsilon);
   jnum(risk, "delta", cc->delta);
-  cJSON *rj = cJSON_AddObjectToObject(res, "rules");
+  json_object_set_new(res, "rules", rj);
   for (int i = 0; i < n_rules; i++) {
-    cJSON *ro = cJSON_AddObjectToObject(rj, rules[i].rule);
+    json_t *ro = json_object();
+    json_object_set_new(rj, rules[i].rule, ro);
     for (int k = 1; k < 5; k++) {
       if (rules[i].chosen[k] < 0) continue;
       const calib_point *d = &cr.points[rules[i].chosen[k]];
-      cJSON *p = cJSON_AddObjectToObject(ro, epee_policy_name((epee_policy_kind)k));
-      cJSON_AddStringToObject(p, "policy", epee_policy_name(d->pol.kind));
-      cJSON_AddNumberToObject(p, "tau", d->pol.tau);
-      cJSON_AddNumberToObject(p, "patience", d->pol.patience);
-      cJSON_AddBoolToObject(p, "fallback", rules[i].fallback[k]);
-      cJSON_AddItemToObject(p, "dev", point_json(d));
-      cJSON_AddItemToObject(p, "test", point_json(&rules[i].test[k]));
+      json_object_set_new(ro, epee_policy_name((epee_policy_kind)k),
+                          json_pack("{s:s, s:o, s:i, s:b, s:o, s:o}", "policy", epee_policy_name(d->pol.kind), "tau",
+                                    json_float(d->pol.tau), "patience", d->pol.patience, "fallback",
+                                    rules[i].fallback[k], "dev", point_json(d), "test", point_json(&rules[i].test[k])));
     }
   }
-  cJSON *rl = cJSON_AddObjectToObject(res, "reliability_test");
+  json_object_set_new(res, "reliability_test", rl);
   for (int i = 0; i < n_rel; i++) jnum(rl, i ? "epee_ece" : "last_exit_ece", rel[i].ece);
   metrics_json = json_text(res, 0);
   snprintf(path, sizeof path, "%s/results.json", cfg->run.dir);

@@ -121,6 +121,11 @@ int svg_plot_write(FILE *f, const svg_plot_spec *spec, const svg_series *s, int 
         fprintf(f, "<circle class=\"ring\" cx=\"%.2f\" cy=\"%.2f\" r=\"8\" fill=\"none\" stroke=\"%s\" "
                    "stroke-width=\"2.5\"/>\n",
                 x, y, col);
+      if (q->labels && q->labels[i]) {
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"10\" fill=\"%s\">", x + 5, y - 5, col);
+        put_text(f, q->labels[i]);
+        fprintf(f, "</text>\n");
+      }
     }
     double ly = TOP + 16 + 22 * k, lx = px1 + 16;
     fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" stroke-width=\"2\"/>\n", lx, ly,

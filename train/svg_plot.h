@@ -12,6 +12,7 @@ typedef struct {
   const double *lx, *ly;  /* polyline [ln], drawn in the given order; ln = 0 draws none */
   int ln;
   int ring;               /* index into x/y of a point circled with a larger ring, -1 for none */
+  const char *const *labels; /* [n] text beside each marker (NULL: none; a NULL entry: none for that point) */
 } svg_series;
 
 typedef struct {

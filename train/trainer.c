@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include "core/adamw.h"
+#include "core/atomic_file.h"
+#include "core/json.h"
+#include "core/profile.h"
 #include "core/progress.h"
 #include "infer/batch.h"
-#include "infer/json_out.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/hf_init.h"
@@ -21,6 +23,7 @@
 #include "train/posttrain.h"
 #include "train/run_dir.h"
 #include "train/schedule.h"
+#include "train/train_step.h"
 
 /* The signal that asked training to stop (0: none). SIGTERM is what timeout, systemd, Slurm and docker send,
  * SIGHUP what a closed terminal sends: each stops at the next step boundary with a checkpoint, as Ctrl-C does. */
@@ -55,6 +58,7 @@ typedef struct {
   char *config_json;
   batch_buf bb;
   img_aug aug; /* training augmentation of image sets */
+  profile prof; /* run.profile: ctx.prof points here */
 } trainer;
 
 static double select_metric(const trainer *t, const double *acc, const double *f1) {
@@ -105,13 +109,13 @@ static int evaluate_and_checkpoint(trainer *t, epee_err *e, int *failed) {
   printf("eval step %ld: dev acc per exit", (long)t->st.step);
   for (int l = 0; l < L; l++) printf(" %.4f", acc[l]);
   printf(" | %s %.4f%s\n", cfg_best_metric_names[t->cfg->train.best_metric], metric, improved ? " (best)" : "");
-  cJSON *o = cJSON_CreateObject(); /* "step" first: truncate_metrics reads it */
-  cJSON_AddNumberToObject(o, "step", (double)t->st.step);
-  cJSON_AddStringToObject(o, "eval", "dev");
-  json_add_array(o, "acc", acc, L, 6);
-  json_add_array(o, "macro_f1", f1, L, 6);
-  json_add_num(o, "metric", metric, 6);
-  cJSON_AddBoolToObject(o, "best", improved);
+  json_t *o = json_object();
+  json_object_set_new(o, "step", json_integer(t->st.step));
+  json_object_set_new(o, "eval", json_string("dev"));
+  json_object_set_new(o, "acc", json_nums(acc, L, 6));
+  json_object_set_new(o, "macro_f1", json_nums(f1, L, 6));
+  json_object_set_new(o, "metric", json_num(metric, 6));
+  json_object_set_new(o, "best", json_boolean(improved));
   json_put_line(t->metrics, o);
   fflush(t->metrics);
   free(logits), free(acc), free(f1);
@@ -122,24 +126,14 @@ static int evaluate_and_checkpoint(trainer *t, epee_err *e, int *failed) {
   return t->cfg->train.early_stop > 0 && t->st.evals_since_best >= t->cfg->train.early_stop;
 }
 
-/* One optimizer step on batch b; returns the loss (NaN/Inf reported by the caller). */
+/* One optimizer step on batch b at the scheduled rates; returns the loss (NaN/Inf reported by the caller). */
 static double train_step(trainer *t, const ds_batch *b, float *ce, double *lr_out) {
   job *j = t->j;
-  int L = j->m.n_layers;
+  const cfg_train *tc = &t->cfg->train;
+  double since = prof_clock(t->ctx.prof);
   model_batch mb = batch_buf_fill(&t->bb, &j->enc[SPLIT_TRAIN], b, &t->aug, (uint64_t)t->cfg->run.seed,
                                   (uint64_t)t->st.step);
-  ctx_reset(&t->ctx);
-  t->ctx.step = (uint64_t)t->st.step;
-  tensor **logits = arena_alloc(&t->ctx.act, sizeof(tensor *) * (size_t)L);
-  model_forward_all(&t->ctx, &j->m, &mb, logits);
-  tensor *loss = multi_exit_loss(&t->ctx, L, logits, t->bb.labels, t->w, ce);
-  double value = loss->data[0];
-  if (!isfinite(value)) return value;
-  params_zero_grad(&j->m.ps);
-  tape_backward(&t->ctx, loss, NULL);
-  if (params_grad_nonfinite(&j->m.ps)) return NAN;
-  params_clip_grad_norm(&j->m.ps, t->cfg->train.clip);
-  const cfg_train *tc = &t->cfg->train;
+  prof_lap(t->ctx.prof, &since, "batch", PROF_OTHER, 0);
   long warm = (long)(tc->warmup * (double)t->st.total_steps);
   double lr = lr_at(tc->lr, (long)t->st.step, warm, (long)t->st.total_steps);
   double elr = lr_at(tc->exit_lr > 0 ? tc->exit_lr : tc->lr, (long)t->st.step, warm, (long)t->st.total_steps);
@@ -148,9 +142,9 @@ static double train_step(trainer *t, const ds_batch *b, float *ce, double *lr_ou
   t->groups[PG_BACKBONE_NODECAY] = (adamw_group){(float)lr, 0.0f};
   t->groups[PG_EXIT] = (adamw_group){(float)elr, wd};
   t->groups[PG_EXIT_NODECAY] = (adamw_group){(float)elr, 0.0f};
-  adamw_step(&t->opt, &j->m.ps, t->groups);
   *lr_out = lr;
-  return value;
+  return train_step_run(&t->ctx, &j->m, &mb, t->bb.labels, t->w, (uint64_t)t->st.step, tc->clip, &t->opt, t->groups,
+                        ce);
 }
 
 /* Sizes the activation arena once at the largest batch and length, then freezes it. */
@@ -187,13 +181,26 @@ static int truncate_metrics(const char *path, long step, epee_err *e) {
   }
   char line[1 << 14];
   while (fgets(line, sizeof line, f)) {
-    long s;
-    if (sscanf(line, "{\"step\":%ld", &s) == 1 && s > step) break;
+    json_t *j = json_loads(line, 0, NULL);
+    json_int_t s = json_integer_value(json_object_get(j, "step"));
+    json_decref(j);
+    if (s > step) break;
     fputs(line, o);
   }
   fclose(f);
   if (fclose(o) || rename(tmp, path)) return epee_errf(e, "%s: cannot rewrite", path);
   return 0;
+}
+
+/* run.profile: the table of this process's steps, printed and saved as profile.json (atomically). */
+static int write_profile(const trainer *t, epee_err *e) {
+  prof_print(t->ctx.prof, stdout);
+  char path[4200], *text = prof_json(t->ctx.prof);
+  snprintf(path, sizeof path, "%s/profile.json", t->cfg->run.dir);
+  int rc = atomic_write_text(path, text, e);
+  free(text);
+  if (rc == 0) printf("profile: %s\n", path);
+  return rc;
 }
 
 static int train_loop(trainer *t, epee_err *e) {
@@ -218,8 +225,9 @@ static int train_loop(trainer *t, epee_err *e) {
         break;
       }
       const ds_batch *b = &plan.batches[t->st.batch];
-      double lr = 0;
+      double lr = 0, step_t0 = prof_clock(t->ctx.prof);
       double loss = train_step(t, b, ce, &lr);
+      if (t->ctx.prof) prof_step(t->ctx.prof, now_seconds() - step_t0);
       if (!isfinite(loss)) {
         if (t->last_ckpt_step >= 0)
           rc = epee_errf(e, "step %ld: loss or gradient is not finite; stopped. Last good checkpoint: %s (step %ld)",
@@ -235,14 +243,14 @@ static int train_loop(trainer *t, epee_err *e) {
       if (trainer_after_step) trainer_after_step((long)t->st.step, &j->m.ps);
       if (t->st.step % tc->log_every == 0 || t->st.step == t->st.total_steps) {
         double now = now_seconds(), rate = ex_since / (now - t_last);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "step", (double)t->st.step);
-        cJSON_AddNumberToObject(o, "epoch", (double)t->st.epoch);
-        json_add_num(o, "loss", loss, 6);
-        cJSON *a = cJSON_AddArrayToObject(o, "loss_exits");
-        for (int l = 0; l < L; l++) cJSON_AddItemToArray(a, cJSON_CreateNumber(json_round(ce[l], 6)));
-        cJSON_AddNumberToObject(o, "lr", lr);
-        json_add_num(o, "examples_per_s", rate, 1);
+        json_t *o = json_object(), *a = json_array();
+        json_object_set_new(o, "step", json_integer(t->st.step));
+        json_object_set_new(o, "epoch", json_integer(t->st.epoch));
+        json_object_set_new(o, "loss", json_num(loss, 6));
+        for (int l = 0; l < L; l++) json_array_append_new(a, json_num(ce[l], 6));
+        json_object_set_new(o, "loss_exits", a);
+        json_object_set_new(o, "lr", json_real(lr));
+        json_object_set_new(o, "examples_per_s", json_num(rate, 1));
         json_put_line(t->metrics, o);
         fflush(t->metrics);
         t_last = now;
@@ -272,6 +280,7 @@ static int train_loop(trainer *t, epee_err *e) {
     if (stop && rc > 128) break;
   }
   progress_finish(&bar, NULL);
+  if (t->ctx.prof && t->ctx.prof->steps > 0 && write_profile(t, e)) rc = rc ? rc : -1;
   if (rc > 128) {
     const char *sig = signal_name(rc - 128);
     if (save_checkpoint(t, 0, e))
@@ -306,7 +315,7 @@ static int claim_run_dir(const epee_config *cfg, train_mode mode, epee_err *e) {
 }
 
 int trainer_run(const epee_config *cfg, train_mode mode, epee_err *e) {
-  omp_set_num_threads(cfg->run.threads);
+  omp_set_num_threads(cfg_threads(cfg));
   if (mode == TRAIN_RESUME && run_dir_need_checkpoint(cfg->run.dir, "resume", e)) return -1;
   if (mode == TRAIN_NEW && run_dir_has_run(cfg->run.dir))
     return epee_errf(e, "%s: already holds a run; continue it with --resume %s, or replace it with --overwrite",
@@ -353,13 +362,17 @@ int trainer_run(const epee_config *cfg, train_mode mode, epee_err *e) {
   }
   printf("model: %s, %d layers, hidden %d, %d heads, %lld parameters; %ld steps (%ld per epoch), batch %d, "
          "%d threads\n", j.m.arch->name, L, j.m.hidden, cfg->model.heads, (long long)j.m.ps.total,
-         (long)t.st.total_steps, per_epoch, B, cfg->run.threads);
+         (long)t.st.total_steps, per_epoch, B, cfg_threads(cfg));
   ctx_init(&t.ctx, 0, (uint64_t)cfg->run.seed);
   t.ctx.training = 1;
   if (engine_init(&t.eval, &j.m, cfg->calibrate.batch, j.enc[SPLIT_DEV].max_len > j.enc[SPLIT_TEST].max_len
                                                             ? j.enc[SPLIT_DEV].max_len : j.enc[SPLIT_TEST].max_len, e))
     goto out;
   warm_up(&t);
+  if (cfg->run.profile) { /* after the warm-up: its one-off allocations are not a step's */
+    prof_init(&t.prof);
+    t.ctx.prof = &t.prof;
+  }
   interrupted = 0;
   struct sigaction sa = {0}, old[N_STOP_SIGNALS];
   sa.sa_handler = on_stop_signal;
@@ -412,7 +425,7 @@ int trainer_calibrate_only(const char *run_dir, epee_err *e) {
   engine g;
   memset(&g, 0, sizeof g);
   if (rc == 0) {
-    omp_set_num_threads(cfg.run.threads);
+    omp_set_num_threads(cfg_threads(&cfg));
     rc = job_open(&j, &cfg, e);
   }
   if (rc == 0 && (lock = run_dir_lock(run_dir, e)) < 0) rc = -1;

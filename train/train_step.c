@@ -1,0 +1,30 @@
+#include "train/train_step.h"
+
+#include <math.h>
+
+#include "core/profile.h"
+#include "train/multi_exit_loss.h"
+
+double train_step_run(epee_ctx *c, model *m, const model_batch *mb, const int32_t *labels, const float *w,
+                      uint64_t step, double clip, adamw *opt, const adamw_group *groups, float *ce) {
+  int L = m->n_layers;
+  double n = (double)m->ps.total;
+  ctx_reset(c);
+  c->step = step;
+  tensor **logits = arena_alloc(&c->act, sizeof(tensor *) * (size_t)L);
+  model_forward_all(c, m, mb, logits);
+  tensor *loss = multi_exit_loss(c, L, logits, labels, w, ce);
+  double value = loss->data[0];
+  if (!isfinite(value)) return value;
+  double since = prof_clock(c->prof);
+  params_zero_grad(&m->ps);
+  prof_lap(c->prof, &since, "zero_grad", PROF_OTHER, 4 * n);
+  tape_backward(c, loss, NULL);
+  since = prof_clock(c->prof);
+  if (params_grad_nonfinite(&m->ps)) return NAN;
+  params_clip_grad_norm(&m->ps, clip);
+  prof_lap(c->prof, &since, "grad_check_clip", PROF_OTHER, 8 * n);
+  adamw_step(opt, &m->ps, groups);
+  prof_lap(c->prof, &since, "adamw", PROF_OTHER, 28 * n); /* reads w, g, m, v; writes w, m, v */
+  return value;
+}
