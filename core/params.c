@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/vec.h"
+
 #define PARAM_ALIGN 16 /* floats: every parameter starts on a 64-byte boundary */
 
 void params_init(param_store *ps) { memset(ps, 0, sizeof *ps); }
@@ -85,32 +87,35 @@ tensor *params_find(const param_store *ps, const char *name) {
   return NULL;
 }
 
-void params_zero_grad(param_store *ps) { memset(ps->grad, 0, sizeof(float) * (size_t)ps->total); }
+/* The flat gradient block in chunks, each thread a contiguous share (one thread alone is far from the memory
+ * bandwidth), each chunk in a per-ISA kernel (core/vec.h). */
+enum { CHUNK = 1 << 16 };
+
+void params_zero_grad(param_store *ps) {
+  float *g = ps->grad;
+  int64_t n = ps->total;
+#pragma omp parallel for schedule(static)
+  for (int64_t o = 0; o < n; o += CHUNK) memset(g + o, 0, sizeof(float) * (size_t)(n - o < CHUNK ? n - o : CHUNK));
+}
 
 double params_grad_norm(const param_store *ps) {
   double s = 0.0;
   const float *g = ps->grad;
+  int64_t n = ps->total;
   /* padding between parameters is always zero, so the flat loop is exact */
 #pragma omp parallel for reduction(+ : s) schedule(static)
-  for (int64_t i = 0; i < ps->total; i++) s += (double)g[i] * g[i];
+  for (int64_t o = 0; o < n; o += CHUNK) s += vec_sumsq(g + o, n - o < CHUNK ? n - o : CHUNK);
   return sqrt(s);
 }
 
 double params_clip_grad_norm(param_store *ps, double max_norm) {
   double norm = params_grad_norm(ps);
-  if (max_norm > 0 && norm > max_norm) {
+  if (max_norm > 0 && isfinite(norm) && norm > max_norm) {
     float k = (float)(max_norm / (norm + 1e-6)); /* torch adds 1e-6 too */
     float *g = ps->grad;
+    int64_t n = ps->total;
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < ps->total; i++) g[i] *= k;
+    for (int64_t o = 0; o < n; o += CHUNK) vec_scale(g + o, k, n - o < CHUNK ? n - o : CHUNK);
   }
   return norm;
-}
-
-int params_grad_nonfinite(const param_store *ps) {
-  int bad = 0;
-  const float *g = ps->grad;
-#pragma omp parallel for reduction(| : bad) schedule(static)
-  for (int64_t i = 0; i < ps->total; i++) bad |= !isfinite(g[i]);
-  return bad;
 }

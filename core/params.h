@@ -33,9 +33,8 @@ tensor *params_find(const param_store *ps, const char *name);
 void params_zero_grad(param_store *ps);
 double params_grad_norm(const param_store *ps);
 /* Scales grads so that their global L2 norm is at most max_norm (as torch clip_grad_norm_); returns the
- * norm before clipping. */
+ * norm before clipping. The norm is NaN or Inf exactly when some grad is (squares summed in double cannot
+ * overflow), and then nothing is scaled: one pass serves as the trainer's non-finite check too. */
 double params_clip_grad_norm(param_store *ps, double max_norm);
-/* 1 if any grad is NaN or Inf */
-int params_grad_nonfinite(const param_store *ps);
 
 #endif

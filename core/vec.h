@@ -8,5 +8,6 @@
 void vec_axpy(float *y, const float *x, float a, int64_t n);       /* y[n] += a x[n] */
 void vec_add(float *y, const float *a, const float *b, int64_t n); /* y[n] = a[n] + b[n] */
 void vec_scale(float *y, float a, int64_t n);                      /* y[n] *= a */
+double vec_sumsq(const float *x, int64_t n);                       /* sum of x[i]^2, in double */
 
 #endif

@@ -3,21 +3,7 @@
 # usage: cli_errors.sh EPEE_INFER EPEE_TRAIN
 set -u
 infer=$1 train=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-expect() { # expect NAME WANT_RC NEEDLE -- command...
-  local name=$1 want=$2 needle=$3
-  shift 4
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  local rc=$? lines
-  lines=$(wc -l < "$tmp/err")
-  if [ "$rc" -eq "$want" ] && grep -qF -- "$needle" "$tmp/err" && [ "$lines" -eq 1 ]; then
-    pass=$((pass + 1)); echo "ok   $name: $(cat "$tmp/err")"
-  else
-    fail=$((fail + 1)); echo "FAIL $name: rc $rc (want $want), $lines stderr lines, wanted '$needle' in: $(cat "$tmp/err")"
-  fi
-}
+source "$(dirname "$0")/cli_lib.sh"
 echo "plain text" > "$tmp/text.h5"
 expect "infer: text file as model" 1 "not an HDF5 file" -- "$infer" "$tmp/text.h5"
 expect "infer: missing model" 1 "cannot read file" -- "$infer" "$tmp/none.h5"
@@ -76,5 +62,4 @@ if [ "$rc1" -eq 0 ] && [ -z "$out" ] && [ "$rc2" -eq 3 ] && printf '%s' "$out2" 
 else
   fail=$((fail + 1)); echo "FAIL quiet.sh: rc $rc1/$rc2, output '$out' / '$out2'"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

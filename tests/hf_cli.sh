@@ -5,25 +5,7 @@
 # usage: hf_cli.sh EPEE_TRAIN
 set -u
 train=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() { # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then pass=$((pass + 1)); echo "ok   $name"; else fail=$((fail + 1)); echo "FAIL $name"; fi
-}
-expect() { # expect NAME NEEDLE -- command...: exit 1 and one stderr line holding NEEDLE
-  local name=$1 needle=$2
-  shift 3
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  local rc=$?
-  if [ "$rc" -eq 1 ] && grep -qF -- "$needle" "$tmp/err" && [ "$(wc -l < "$tmp/err")" -eq 1 ]; then
-    pass=$((pass + 1)); echo "ok   $name: $(cat "$tmp/err")"
-  else
-    fail=$((fail + 1)); echo "FAIL $name: rc $rc, wanted '$needle' in: $(cat "$tmp/err")"
-  fi
-}
+source "$(dirname "$0")/cli_lib.sh"
 { printf 'text\tlabel\n'
   for i in $(seq 1 24); do printf 'the cell membrane protein complex\tCC\nregulation of any binding process\tBP\n'; done
 } > "$tmp/train.tsv"
@@ -48,13 +30,12 @@ check "export.hf written" [ -f "$tmp/run/hf/model.safetensors" -a -f "$tmp/run/h
 check "--export-hf writes the same weights" cmp -s "$tmp/run/hf/model.safetensors" "$tmp/again/model.safetensors"
 "$train" "$tmp/c.yaml" model.init="$tmp/run/hf" model.init_exits=true run.dir="$tmp/run2" export.hf='""' > "$tmp/log2" 2>&1
 check "a run from the export, exits included" grep -q "0 in the file not used, 0 parameters newly initialised" "$tmp/log2"
-expect "explicit key disagrees" "model.hidden is given in the config but tests/fixtures/hf/bert/config.json (hidden) says 16" -- \
+expect "explicit key disagrees" 1 "model.hidden is given in the config but tests/fixtures/hf/bert/config.json (hidden) says 16" -- \
   "$train" "$tmp/c.yaml" model.hidden=32 run.dir="$tmp/r3"
-expect "no such folder" "model.init: $tmp/none: expected a HuggingFace model folder" -- \
+expect "no such folder" 1 "model.init: $tmp/none: expected a HuggingFace model folder" -- \
   "$train" "$tmp/c.yaml" model.init="$tmp/none" run.dir="$tmp/r4"
 mkdir -p "$tmp/empty"
-expect "folder without weights" "$tmp/empty: no model.safetensors" -- "$train" "$tmp/c.yaml" model.init="$tmp/empty" run.dir="$tmp/r5"
-expect "another vocabulary given" "tokenizer.vocab is given in the config but model.init (its own vocab.txt" -- \
+expect "folder without weights" 1 "$tmp/empty: no model.safetensors" -- "$train" "$tmp/c.yaml" model.init="$tmp/empty" run.dir="$tmp/r5"
+expect "another vocabulary given" 1 "tokenizer.vocab is given in the config but model.init (its own vocab.txt" -- \
   "$train" "$tmp/c.yaml" tokenizer.vocab="$tmp/train.tsv" run.dir="$tmp/r6"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

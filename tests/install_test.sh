@@ -6,19 +6,8 @@
 # usage: install_test.sh BUILD_DIR CC CFLAGS
 set -u
 build=$1 cc=$2 cflags=$3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/cli_lib.sh"
 prefix=$tmp/prefix
-pass=0 fail=0
-check() { # check NAME COMMAND...: passes when the command succeeds
-  local name=$1
-  shift
-  if "$@" > "$tmp/out" 2>&1; then
-    pass=$((pass + 1)); echo "ok   $name"
-  else
-    fail=$((fail + 1)); echo "FAIL $name: $(head -c 2000 "$tmp/out")"
-  fi
-}
 check "cmake --install" cmake --install "$build" --prefix "$prefix"
 lib=$prefix/lib
 ver=$(sed -n 's/^#define EPEE_VERSION_STRING "\(.*\)"$/\1/p' "$(dirname "$0")/../infer/epee.h")
@@ -117,5 +106,4 @@ except epee.EpeeError as e:
 print("python:", r)
 PY
 check "python3: epee.Model(path).classify([...]) over the installed libepee.so" env "${env[@]}" "$py" "$tmp/t.py" "$model" "$ver"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

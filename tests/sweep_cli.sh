@@ -6,25 +6,7 @@
 # usage: sweep_cli.sh EPEE_TRAIN
 set -u
 train=$1
-tmp=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() { # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then pass=$((pass + 1)); echo "ok   $name"; else fail=$((fail + 1)); echo "FAIL $name"; fi
-}
-expect() { # expect NAME NEEDLE -- command...: exit 1 and one stderr line holding NEEDLE
-  local name=$1 needle=$2
-  shift 3
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  local rc=$?
-  if [ "$rc" -eq 1 ] && grep -qF -- "$needle" "$tmp/err" && [ "$(wc -l < "$tmp/err")" -eq 1 ]; then
-    pass=$((pass + 1)); echo "ok   $name: $(cat "$tmp/err")"
-  else
-    fail=$((fail + 1)); echo "FAIL $name: rc $rc, wanted '$needle' in: $(cat "$tmp/err")"
-  fi
-}
+source "$(dirname "$0")/cli_lib.sh"
 wait_for() { # wait_for SECONDS CONDITION...: polls every 20 ms
   local until=$((SECONDS + $1))
   shift
@@ -78,16 +60,16 @@ check "its trials drawn from the seed" [ "$(grep -c '^- trial:' "$tmp/random/swe
 check "best by fastest-within" grep -q "Best by the fastest (wall-clock) within 0.01" "$tmp/random/sweep.md"
 
 # ---- errors before any run: nothing created
-expect "bad value of a later trial" "--sweep argument 'train.lr=1e-3,abc': override 'train.lr=abc': train.lr: expected float" -- \
+expect "bad value of a later trial" 1 "--sweep argument 'train.lr=1e-3,abc': override 'train.lr=abc': train.lr: expected float" -- \
   "$train" "$tmp/base.yaml" --sweep train.lr=1e-3,abc run.dir="$tmp/bad"
 check "nothing created for it" [ ! -e "$tmp/bad" ]
 printf 'config: %s\ndir: %s/bad\nparameters:\n  model.layers: [2, 3,\n    0]\n' "$tmp/base.yaml" "$tmp" > "$tmp/bad.yaml"
-expect "sweep file value at line:col" "bad.yaml:5:5: override 'model.layers=0': model.layers: must be in" -- \
+expect "sweep file value at line:col" 1 "bad.yaml:5:5: override 'model.layers=0': model.layers: must be in" -- \
   "$train" --sweep-file "$tmp/bad.yaml"
 check "nothing created for it either" [ ! -e "$tmp/bad" ]
-expect "--jobs beyond the cores" "--jobs 64 x run.threads 1 = 64 threads, over the" -- \
+expect "--jobs beyond the cores" 1 "--jobs 64 x run.threads 1 = 64 threads, over the" -- \
   "$train" "$tmp/base.yaml" --sweep train.lr=1e-3,3e-3 run.dir="$tmp/jobs" --jobs 64
-expect "unknown rule" "--sweep-best 'fast'" -- "$train" "$tmp/base.yaml" --sweep train.lr=1e-3,3e-3 --sweep-best fast
+expect "unknown rule" 1 "--sweep-best 'fast'" -- "$train" "$tmp/base.yaml" --sweep train.lr=1e-3,3e-3 --sweep-best fast
 
 # ---- a failing trial does not stop the others; the sweep exits 1
 "$train" "$tmp/base.yaml" --sweep data.train="$tmp/none.tsv,$tmp/train.tsv" run.dir="$tmp/fails" > "$tmp/log" 2>&1
@@ -136,5 +118,4 @@ check "the orphaned trial stopped" wait_for 60 flock -n "$trial/.lock" true
 check "with a checkpoint" [ -f "$trial/checkpoint.h5" ]
 "$train" "$tmp/base.yaml" --sweep train.lr=1e-3,2e-3 train.max_steps=3000 train.eval_every=100 run.dir="$tmp/orphan" > "$tmp/log" 2>&1
 check "and the rerun resumed it" grep -q "1 to resume, 1 to start" "$tmp/log"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
