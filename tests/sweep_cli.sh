@@ -85,7 +85,13 @@ long=(train.max_steps=3000 train.eval_every=100 run.dir="$tmp/killed")
 sweep_pid=$!
 trial="$tmp/killed/train.lr=1e-3"
 wait_for 300 grep -q '"step":300,"eval"' "$trial/metrics.jsonl" 2>/dev/null
-kill -9 "$(tr -dc 0-9 < "$trial/.lock")" "$sweep_pid" 2>/dev/null
+trial_pid=$(tr -dc 0-9 < "$trial/.lock")
+if [ -z "${GOMP_SPINCOUNT:-}${OMP_WAIT_POLICY:-}" ]; then # the CLIs' OpenMP default (core/machine.h)
+  check "a trial runs with GOMP_SPINCOUNT=10000" grep -qz "^GOMP_SPINCOUNT=10000$" "/proc/$trial_pid/environ"
+else
+  echo "SKIP the GOMP_SPINCOUNT check: this shell sets GOMP_SPINCOUNT or OMP_WAIT_POLICY itself"
+fi
+kill -9 "$trial_pid" "$sweep_pid" 2>/dev/null
 wait "$sweep_pid" 2>/dev/null
 check "killed mid-trial (before its end)" [ ! -f "$trial/results.json" ]
 "$train" "$tmp/base.yaml" --sweep train.lr=1e-3,2e-3 "${long[@]}" > "$tmp/log" 2>&1

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/dnnl_wrap.h"
+#include "core/machine.h"
 #include "infer/epee.h"
 #include "train/hf_init.h"
 #include "train/sweep.h"
@@ -84,6 +85,7 @@ static int sweep_main(int argc, char **argv, epee_err *e) {
 }
 
 int main(int argc, char **argv) {
+  machine_gentle_openmp(argv); /* OpenMP that yields to other processes (core/machine.h) */
   if (argc < 2) {
     usage(stderr);
     return 2;
