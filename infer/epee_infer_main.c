@@ -10,7 +10,6 @@
 
 #include "core/dnnl_wrap.h"
 #include "core/json.h"
-#include "core/machine.h"
 #include "core/progress.h"
 #include "data/dataset.h"
 #include "data/utf8.h"
@@ -362,7 +361,6 @@ static int load_images(const options *o, const model *m, const model_meta *meta,
 static int is_image_input(const char *path) { return ds_format_of(path) >= DS_NPZ; }
 
 int main(int argc, char **argv) {
-  machine_gentle_openmp(argv); /* OpenMP that yields to other processes (core/machine.h) */
   options o;
   if (parse_args(argc, argv, &o)) {
     free(o.inputs);
