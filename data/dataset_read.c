@@ -8,11 +8,6 @@
 #include "data/readfile.h"
 #include "data/utf8.h"
 
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  return memcpy(epee_malloc(n), s, n);
-}
-
 /* ---- lines --------------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -59,11 +54,11 @@ typedef struct {
   int has_label; /* the file has the label column */
 } rows;
 
-static char *dup_or_null(const char *s) { return s ? dup_str(s) : NULL; }
+static char *dup_or_null(const char *s) { return s ? epee_strdup(s) : NULL; }
 
 static void rows_push(rows *r, const char *text, const char *text_b, const char *label, const char *id, int line) {
   if (r->n == r->cap) r->v = epee_realloc(r->v, (size_t)(r->cap = r->cap ? 2 * r->cap : 1024) * sizeof *r->v);
-  r->v[r->n++] = (row){dup_str(text), dup_or_null(text_b), dup_or_null(label), dup_or_null(id), line};
+  r->v[r->n++] = (row){epee_strdup(text), dup_or_null(text_b), dup_or_null(label), dup_or_null(id), line};
 }
 
 static void rows_free(rows *r) { /* frees what was not handed over to a ds_raw */
@@ -250,14 +245,14 @@ static int map_labels(const char *path, rows *r, char *const *known, int n_known
     if (r->has_label && r->v[i].label[0] == '\0') return epee_errf(e, "%s:%d: empty label", path, r->v[i].line);
   if (n_known > 0) {
     out->label_names = epee_malloc((size_t)n_known * sizeof *out->label_names);
-    for (int k = 0; k < n_known; k++) out->label_names[out->n_labels++] = dup_str(known[k]);
+    for (int k = 0; k < n_known; k++) out->label_names[out->n_labels++] = epee_strdup(known[k]);
   } else if (r->has_label) { /* discover: sorted unique labels of this file */
     char **all = epee_malloc((size_t)r->n * sizeof *all);
     for (int i = 0; i < r->n; i++) all[i] = r->v[i].label;
     qsort(all, (size_t)r->n, sizeof *all, cmp_str);
     out->label_names = epee_malloc((size_t)r->n * sizeof *out->label_names);
     for (int i = 0; i < r->n; i++)
-      if (i == 0 || strcmp(all[i], all[i - 1])) out->label_names[out->n_labels++] = dup_str(all[i]);
+      if (i == 0 || strcmp(all[i], all[i - 1])) out->label_names[out->n_labels++] = epee_strdup(all[i]);
     free(all);
   }
   int nl = out->n_labels, rc = 0;

@@ -87,11 +87,6 @@ static void strv_free(strv *s) {
   memset(s, 0, sizeof *s);
 }
 
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  return memcpy(epee_malloc(n), s, n);
-}
-
 static char *join_path(const char *dir, const char *name) {
   size_t a = strlen(dir), b = strlen(name);
   int slash = a > 0 && dir[a - 1] != '/';
@@ -109,7 +104,7 @@ static int list_dir(const char *dir, strv *out, epee_err *e) {
   DIR *d = opendir(dir);
   if (!d) return epee_errf(e, "%s: cannot open the folder: %s", dir, strerror(errno));
   for (struct dirent *de; (de = readdir(d));)
-    if (de->d_name[0] != '.') strv_push(out, dup_str(de->d_name));
+    if (de->d_name[0] != '.') strv_push(out, epee_strdup(de->d_name));
   closedir(d);
   if (out->n) qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
   return 0;
@@ -142,7 +137,7 @@ static int load_images(char *const *paths, const int *labels, int n, const img_o
     if (rc == 0) memcpy(out->pixels + (size_t)i * img, px, img);
     else img_resize_bilinear(px, h, w, C, out->pixels + (size_t)i * img, size, size);
     free(px);
-    out->names[i] = dup_str(paths[i]);
+    out->names[i] = epee_strdup(paths[i]);
     out->labels[i] = labels ? labels[i] : -1;
     out->n = i + 1;
   }
@@ -232,7 +227,7 @@ int img_read_png_folder(const char *dir, char *const *known_labels, int n_known,
     int K = n_known > 0 ? n_known : classes.n;
     char *const *src = n_known > 0 ? known_labels : classes.v;
     out->label_names = epee_malloc((size_t)K * sizeof *out->label_names);
-    for (; out->n_labels < K; out->n_labels++) out->label_names[out->n_labels] = dup_str(src[out->n_labels]);
+    for (; out->n_labels < K; out->n_labels++) out->label_names[out->n_labels] = epee_strdup(src[out->n_labels]);
   }
   strv_free(&classes);
   strv_free(&paths);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "data/readfile.h"
@@ -249,18 +250,10 @@ void hf_report_print(const hf_report *r, const char *source, FILE *f) {
 
 /* j, indented, to path (through a temp file); j is released */
 static int write_json(json_t *j, const char *path, epee_err *e) {
-  char *text = json_text(j, 2), tmp[4300];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  FILE *fp = fopen(tmp, "w");
-  int ok = fp && fputs(text, fp) >= 0 && fputc('\n', fp) != EOF;
-  if (fp && fclose(fp)) ok = 0;
+  char *text = json_text(j, 2);
+  int rc = atomic_write_text(path, text, e);
   free(text);
-  if (!ok || rename(tmp, path)) {
-    int err = errno;
-    remove(tmp);
-    return epee_errf(e, "%s: cannot write: %s", path, strerror(err));
-  }
-  return 0;
+  return rc;
 }
 
 static json_t *strings_json(char *const *s, int n) {

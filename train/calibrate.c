@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/atomic_file.h"
 #include "infer/metrics.h"
 #include "train/svg_plot.h"
 
@@ -328,34 +329,14 @@ void calib_result_free(calib_result *r) {
   r->n_points = 0;
 }
 
-/* Opens path.tmp for writing; the caller finishes with close_rename, so readers never see a partial file. */
-static FILE *open_tmp(const char *path, char *tmp, size_t n, epee_err *e) {
-  if ((size_t)snprintf(tmp, n, "%s.tmp", path) >= n) {
-    epee_errf(e, "%s: path too long", path);
-    return NULL;
-  }
-  FILE *f = fopen(tmp, "w");
-  if (!f) epee_errf(e, "%s: cannot open for writing", tmp);
-  return f;
-}
-
-static int close_rename(FILE *f, const char *tmp, const char *path, epee_err *e) {
-  int bad = ferror(f);
-  if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-    remove(tmp);
-    return epee_errf(e, "%s: write failed", path);
-  }
-  return 0;
-}
-
 static int is_chosen(const calib_result *r, int i) {
   int k = r->points[i].pol.kind;
   return (unsigned)k < EPEE_POLICY_KINDS && r->chosen[k] == i;
 }
 
 int calib_write_csv(const calib_result *r, const char *path, epee_err *e) {
-  char tmp[4096];
-  FILE *f = open_tmp(path, tmp, sizeof tmp, e);
+  atomic_file af; /* readers never see a partial file */
+  FILE *f = atomic_open(&af, path, e);
   if (!f) return -1;
   fprintf(f, "policy,tau,patience,accuracy,macro_f1,mean_exit_layer,layer_speedup,disagreement,harm,max_recall_drop,"
              "risk_p_value,risk_certified,chosen\n");
@@ -370,7 +351,7 @@ int calib_write_csv(const calib_result *r, const char *path, epee_err *e) {
     if (!isnan(p->p_value)) fprintf(f, "%.6g", p->p_value);
     fprintf(f, ",%d,%d\n", p->certified, is_chosen(r, i));
   }
-  return close_rename(f, tmp, path, e);
+  return atomic_commit(&af, e);
 }
 
 static int by_speed_desc(const void *pa, const void *pb) {
@@ -415,12 +396,11 @@ int calib_write_svg(const calib_result *r, int L, const char *title, const char 
   snprintf(hlabel, sizeof hlabel, "full depth (%d layers): %.2f%%", L, 100 * r->full_acc);
   svg_plot_spec spec = {.title = title, .xlabel = xlabel, .ylabel = "accuracy (%)", .has_hline = 1,
                         .hline = 100 * r->full_acc, .hline_label = hlabel, .ring_label = "chosen setting"};
-  char tmp[4096];
+  atomic_file af;
   int rc = -1;
-  FILE *f = open_tmp(path, tmp, sizeof tmp, e);
-  if (f) {
-    svg_plot_write(f, &spec, series, ns);
-    rc = close_rename(f, tmp, path, e);
+  if (atomic_open(&af, path, e)) {
+    svg_plot_write(af.f, &spec, series, ns);
+    rc = atomic_commit(&af, e);
   }
   free(x), free(order);
   return rc;
@@ -442,12 +422,11 @@ int calib_write_reliability_svg(const metric_reliability *rel, const char *const
   static const double diag[2] = {0, 100};
   series[n_series] = (svg_series){.name = "perfect calibration", .lx = diag, .ly = diag, .ln = 2, .ring = -1};
   svg_plot_spec spec = {.title = title, .xlabel = "confidence (%, mean of the bin)", .ylabel = "accuracy (%)"};
-  char tmp[4096];
+  atomic_file af;
   int rc = -1;
-  FILE *f = open_tmp(path, tmp, sizeof tmp, e);
-  if (f) {
-    svg_plot_write(f, &spec, series, n_series + 1);
-    rc = close_rename(f, tmp, path, e);
+  if (atomic_open(&af, path, e)) {
+    svg_plot_write(af.f, &spec, series, n_series + 1);
+    rc = atomic_commit(&af, e);
   }
   free(xy), free(label), free(series);
   return rc;

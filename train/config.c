@@ -372,11 +372,6 @@ static bool is_null(const yaml_node_t *n) {
   return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
 }
 
-static char *dup_string(const char *s) {
-  size_t n = strlen(s) + 1;
-  return memcpy(epee_malloc(n), s, n);
-}
-
 /* Converts scalar node n to one value of scalar type t at out. name ("train.lr", "calibrate.tau[2]") is
  * for messages; f gives the range (numbers) and the choices (enum, string-list items). */
 static int parse_scalar(const cfg_field *f, cfg_type t, const char *name, const yaml_node_t *n, const origin *o,
@@ -427,7 +422,7 @@ static int parse_scalar(const cfg_field *f, cfg_type t, const char *name, const 
       return fail_at(e, o, n->start_mark, "%s: invalid value '%.100s', expected one of: %s", name, s, list);
     }
     if (t == T_ENUM) *(int *)out = k;
-    else *(char **)out = dup_string(s);
+    else *(char **)out = epee_strdup(s);
     return 0;
   }
   default: epee_fatal("parse_scalar: %s is not a scalar type", type_names[t]);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/atomic_file.h"
 #include "core/h5io.h"
 #include "core/json.h"
 #include "infer/metrics.h"
@@ -17,32 +18,10 @@ typedef struct {
   int agree; /* rows whose engine exit layer and label equal the policy simulated on the all-exit logits */
 } test_row;
 
-static FILE *open_tmp(const char *path, char *tmp, size_t n, epee_err *e) {
-  snprintf(tmp, n, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) epee_errf(e, "%s: cannot write", tmp);
-  return f;
-}
-
-static int close_rename(FILE *f, const char *tmp, const char *path, epee_err *e) {
-  if (fclose(f) != 0 || rename(tmp, path) != 0) {
-    remove(tmp);
-    return epee_errf(e, "%s: cannot write", path);
-  }
-  return 0;
-}
-
 /* ---- JSON (core/json.h): figures rounded to 6 decimals, so files stay readable ---------------------------- */
 
 static void jnum(json_t *o, const char *key, double v) { json_object_set_new(o, key, json_num(v, 6)); }
 
-static int write_text(const char *path, const char *text, epee_err *e) {
-  char tmp[4200];
-  FILE *f = open_tmp(path, tmp, sizeof tmp, e);
-  if (!f) return -1;
-  fprintf(f, "%s\n", text);
-  return close_rename(f, tmp, path, e);
-}
 
 /* ---- the grid of the config ------------------------------------------------------------------------------ */
 
@@ -238,7 +217,7 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
   json_object_set_new(sum, "test", split_json(Nt, acc[1], f1[1], ece[1], T ? ece_t[1] : NULL, L));
   char *text = json_text(sum, 2);
   snprintf(path, sizeof path, "%s/summary.json", cfg->run.dir);
-  int wrc = write_text(path, text, e);
+  int wrc = atomic_write_text(path, text, e);
   free(text);
   if (wrc) goto out;
 
@@ -315,7 +294,8 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
   if (calib_write_reliability_svg(rel, rel_names, n_rel, title, path, e)) goto out;
 
   snprintf(path, sizeof path, "%s/results.md", cfg->run.dir);
-  FILE *f = open_tmp(path, tmp, sizeof tmp, e);
+  atomic_file af;
+  FILE *f = atomic_open(&af, path, e);
   if (!f) goto out;
   fprintf(f, "# Test results (%d examples; settings chosen on dev, %d examples, rule %s)\n\n", Nt, Nd,
           cfg_rule_names[cc->rule]);
@@ -380,7 +360,7 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
               tr > cc->epsilon ? "yes" : "no", d->acc, t->acc, t->f1, t->mean_layers, t->speedup);
     }
   if (n_rules < 2) fprintf(f, "\n(rule risk not run: policy none is not in calibrate.policies.)\n");
-  if (close_rename(f, tmp, path, e)) goto out;
+  if (atomic_commit(&af, e)) goto out;
 
   /* results.json (also embedded in the model file as its metrics); engine_equals_simulation ends each "test" */
   json_t *res = json_object(), *pols = json_object();
@@ -437,7 +417,7 @@ int posttrain_run(job *j, engine *g, epee_err *e) {
   for (int i = 0; i < n_rel; i++) jnum(rl, i ? "epee_ece" : "last_exit_ece", rel[i].ece);
   metrics_json = json_text(res, 0);
   snprintf(path, sizeof path, "%s/results.json", cfg->run.dir);
-  if (write_text(path, metrics_json, e)) goto out;
+  if (atomic_write_text(path, metrics_json, e)) goto out;
 
   /* 4. export: the model with EPEE's calibrated policy (or the first calibrated one) and its temperatures */
   if (cfg->export.enabled) {

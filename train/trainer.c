@@ -172,12 +172,11 @@ static void warm_up(trainer *t) {
 static int truncate_metrics(const char *path, long step, epee_err *e) {
   FILE *f = fopen(path, "r");
   if (!f) return 0;
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *o = fopen(tmp, "w");
+  atomic_file af;
+  FILE *o = atomic_open(&af, path, e);
   if (!o) {
     fclose(f);
-    return epee_errf(e, "%s: cannot write", tmp);
+    return -1;
   }
   char line[1 << 14];
   while (fgets(line, sizeof line, f)) {
@@ -188,8 +187,7 @@ static int truncate_metrics(const char *path, long step, epee_err *e) {
     fputs(line, o);
   }
   fclose(f);
-  if (fclose(o) || rename(tmp, path)) return epee_errf(e, "%s: cannot rewrite", path);
-  return 0;
+  return atomic_commit(&af, e);
 }
 
 /* run.profile: the table of this process's steps, printed and saved as profile.json (atomically). */
