@@ -2,6 +2,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl_debug.h>
+#include <math.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -15,13 +16,13 @@
 /* Everything a matmul primitive is specialised for. `threads` too: oneDNN tunes a primitive for the
  * OpenMP thread count at creation, so a changed count must not reuse it. */
 typedef struct {
-  int batch, M, N, K, ta, tb, bias, acc, threads;
+  int batch, M, N, K, ta, tb, bias, acc, act, resid, threads;
 } mm_key;
 
 typedef struct mm_prim {
   mm_key key;
   dnnl_primitive_t prim;
-  dnnl_memory_desc_t src, wei, bias, dst, scratch;
+  dnnl_memory_desc_t src, wei, bias, dst, scratch; /* the residual post-op's source is laid out as dst */
   int users;           /* callers executing it right now: an entry in use is never evicted */
   uint64_t last_used;  /* LRU clock */
   struct mm_prim *next; /* in its hash bucket */
@@ -52,8 +53,8 @@ static unsigned key_hash(const mm_key *k) {
 }
 
 static void key_str(const mm_key *k, char *buf, size_t len) {
-  snprintf(buf, len, "batch=%d M=%d N=%d K=%d ta=%d tb=%d bias=%d accumulate=%d", k->batch, k->M, k->N, k->K, k->ta,
-           k->tb, k->bias, k->acc);
+  snprintf(buf, len, "batch=%d M=%d N=%d K=%d ta=%d tb=%d bias=%d accumulate=%d act=%d residual=%d", k->batch, k->M,
+           k->N, k->K, k->ta, k->tb, k->bias, k->acc, k->act, k->resid);
 }
 
 static void dnnl_ok(dnnl_status_t st, const char *call, const mm_key *k) {
@@ -93,13 +94,16 @@ static mm_prim *mm_create(const mm_key *k) {
   /* the caller brings the scratchpad: with the library's, two threads running one cached primitive at
    * the same time corrupt each other's results */
   DNNL_OK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), k);
-  if (k->acc) { /* C += A B: the sum post-op adds the previous contents of dst */
-    dnnl_post_ops_t po;
-    DNNL_OK(dnnl_post_ops_create(&po), k);
-    DNNL_OK(dnnl_post_ops_append_sum(po, 1.0f), k);
-    DNNL_OK(dnnl_primitive_attr_set_post_ops(attr, po), k);
-    DNNL_OK(dnnl_post_ops_destroy(po), k);
-  }
+  /* post-ops run in this order on the product (+ bias): C += (sum), then the activation, then + R (binary add of
+   * a full [M, N] tensor) */
+  dnnl_post_ops_t po;
+  DNNL_OK(dnnl_post_ops_create(&po), k);
+  if (k->acc) DNNL_OK(dnnl_post_ops_append_sum(po, 1.0f), k);
+  dnnl_alg_kind_t alg = k->act == DW_ACT_GELU_ERF ? dnnl_eltwise_gelu_erf : dnnl_eltwise_gelu_tanh;
+  if (k->act) DNNL_OK(dnnl_post_ops_append_eltwise(po, 1.0f, alg, 0.0f, 0.0f), k);
+  if (k->resid) DNNL_OK(dnnl_post_ops_append_binary(po, dnnl_binary_add, &p->dst), k);
+  DNNL_OK(dnnl_primitive_attr_set_post_ops(attr, po), k);
+  DNNL_OK(dnnl_post_ops_destroy(po), k);
   dnnl_primitive_desc_t pd;
   DNNL_OK(dnnl_primitive_desc_create(&pd, &desc, attr, g.engine, NULL), k);
   DNNL_OK(dnnl_primitive_create(&p->prim, pd), k);
@@ -188,19 +192,27 @@ static void *scratch_get(size_t n) {
   return s->p;
 }
 
-/* C (+)= op(A) op(B) (+ bias) through the cached primitive; the memory objects are thin handles around the
- * caller's pointers, made per call so that concurrent callers never share them. */
-static void mm_run(const mm_key *k, const float *a, const float *b, const float *bias, float *c) {
+/* C (+)= op(A) op(B) (+ bias), then the key's post-ops (r: the residual), through the cached primitive; the
+ * memory objects are thin handles around the caller's pointers, made per call so that concurrent callers never
+ * share them. */
+static void mm_run(const mm_key *k, const float *a, const float *b, const float *bias, const float *r, float *c) {
   mm_prim *p = mm_acquire(k);
-  dnnl_memory_t m[5];
+  dnnl_memory_t m[6];
   DNNL_OK(dnnl_memory_create(&m[0], &p->src, g.engine, (void *)a), k);
   DNNL_OK(dnnl_memory_create(&m[1], &p->wei, g.engine, (void *)b), k);
   DNNL_OK(dnnl_memory_create(&m[2], &p->dst, g.engine, c), k);
-  dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
+  dnnl_exec_arg_t args[6] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
   int n = 3;
   if (k->bias) {
-    DNNL_OK(dnnl_memory_create(&m[3], &p->bias, g.engine, (void *)bias), k);
-    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m[3]};
+    DNNL_OK(dnnl_memory_create(&m[n], &p->bias, g.engine, (void *)bias), k);
+    args[n] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m[n]};
+    n++;
+  }
+  if (k->resid) {
+    DNNL_OK(dnnl_memory_create(&m[n], &p->dst, g.engine, (void *)r), k);
+    int index = (k->acc != 0) + (k->act != 0); /* the binary add is the last post-op */
+    args[n] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, m[n]};
+    n++;
   }
   size_t sb = dnnl_memory_desc_get_size(&p->scratch);
   if (sb) {
@@ -241,7 +253,11 @@ void dw_describe_machine(FILE *f) {
     }
   if (c) fclose(c);
   /* the clone our vector loops run (core/simd.h): what the ifuncs pick on this CPU */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(EPEE_ONE_ISA) && defined(__AVX512F__)
+  const char *vec = "AVX-512 (built for one ISA)";
+#elif defined(EPEE_ONE_ISA) && defined(__AVX2__)
+  const char *vec = "AVX2 (built for one ISA)";
+#elif defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
   const char *vec = __builtin_cpu_supports("x86-64-v4")   ? "AVX-512 (x86-64-v4)"
                     : __builtin_cpu_supports("x86-64-v3") ? "AVX2 + FMA (x86-64-v3)"
                                                           : "baseline x86-64 (SSE2)";
@@ -302,8 +318,8 @@ void dw_bmm(int batch, int ta, int tb, int M, int N, int K, const float *a, cons
     if (!accumulate) memset(c, 0, sizeof(float) * (size_t)batch * M * N);
     return;
   }
-  mm_key k = {batch, M, N, K, ta, tb, 0, accumulate != 0, omp_get_max_threads()};
-  mm_run(&k, a, b, NULL, c);
+  mm_key k = {batch, M, N, K, ta, tb, 0, accumulate != 0, DW_ACT_NONE, 0, omp_get_max_threads()};
+  mm_run(&k, a, b, NULL, NULL, c);
 }
 
 /* Which oneDNN call serves which linear pass was decided by measurement at BERT shapes (N, K in {768, 3072},
@@ -314,24 +330,27 @@ void dw_bmm(int batch, int ta, int tb, int M, int N, int K, const float *a, cons
  * and a transposed ('ba') source there. */
 #define LINEAR_PRIMITIVE_MIN_ROWS 16
 
-void dw_linear_fwd(const float *x, const float *w, const float *b, float *y, int M, int N, int K) {
+int dw_linear_fwd(const float *x, const float *w, int w_kn, const float *b, dw_act act, const float *r, float *y, int M,
+                  int N, int K) {
   if (M >= LINEAR_PRIMITIVE_MIN_ROWS && N > 0 && K > 0) {
-    mm_key k = {1, M, N, K, 0, 1, b != NULL, 0, omp_get_max_threads()};
-    mm_run(&k, x, w, b, y);
-    return;
+    mm_key k = {1, M, N, K, 0, !w_kn, b != NULL, 0, act, r != NULL, omp_get_max_threads()};
+    mm_run(&k, x, w, b, r, y);
+    return 1;
   }
   if (b) { /* Y starts as the bias and the GEMM accumulates onto it: one pass over Y, not two */
     for (int i = 0; i < M; i++) memcpy(y + (size_t)i * N, b, sizeof(float) * (size_t)N);
   }
-  dw_gemm(0, 1, M, N, K, 1.0f, x, K, w, K, b ? 1.0f : 0.0f, y, N);
+  dw_gemm(0, !w_kn, M, N, K, 1.0f, x, K, w, w_kn ? N : K, b ? 1.0f : 0.0f, y, N);
+  return act == DW_ACT_NONE && !r;
 }
 
-void dw_linear_bwd_data(const float *dy, const float *w, float *dx, int M, int N, int K) {
-  dw_gemm(0, 0, M, K, N, 1.0f, dy, N, w, K, 1.0f, dx, K);
+void dw_linear_bwd_data(const float *dy, const float *w, int w_kn, float *dx, int M, int N, int K) {
+  dw_gemm(0, w_kn, M, K, N, 1.0f, dy, N, w, w_kn ? N : K, 1.0f, dx, K);
 }
 
-void dw_linear_bwd_weights(const float *dy, const float *x, float *dw, float *db, int M, int N, int K) {
-  if (dw) dw_gemm(1, 0, N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
+void dw_linear_bwd_weights(const float *dy, const float *x, int w_kn, float *dw, float *db, int M, int N, int K) {
+  if (dw && w_kn) dw_gemm(1, 0, K, N, M, 1.0f, x, K, dy, N, 1.0f, dw, N); /* dW[K,N] += X^T dY */
+  else if (dw) dw_gemm(1, 0, N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);    /* dW[N,K] += dY^T X */
   if (!db) return;
   /* each thread owns a column range and walks the rows in order: contiguous, vectorised, and every
    * column is summed in the same order whatever the thread count */
@@ -363,19 +382,41 @@ void dwref_bmm(int batch, int ta, int tb, int M, int N, int K, const float *a, c
   }
 }
 
-void dwref_linear_fwd(const float *x, const float *w, const float *b, float *y, int M, int N, int K) {
-  dwref_bmm(1, 0, 1, M, N, K, x, w, y, 0);
-  if (b)
-    for (int i = 0; i < M; i++)
-      for (int j = 0; j < N; j++) y[(size_t)i * N + j] += b[j];
+/* W[N,K] as stored, or W[K,N] when w_kn */
+static double ref_w(const float *w, int w_kn, int n, int k, int N, int K) {
+  return w_kn ? w[(size_t)k * N + n] : w[(size_t)n * K + k];
 }
 
-void dwref_linear_bwd_data(const float *dy, const float *w, float *dx, int M, int N, int K) {
-  dwref_bmm(1, 0, 0, M, K, N, dy, w, dx, 1);
+void dwref_linear_fwd(const float *x, const float *w, int w_kn, const float *b, dw_act act, const float *r, float *y,
+                      int M, int N, int K) {
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double z = b ? b[j] : 0.0;
+      for (int p = 0; p < K; p++) z += (double)x[(size_t)i * K + p] * ref_w(w, w_kn, j, p, N, K);
+      if (act == DW_ACT_GELU_ERF) z = 0.5 * z * (1.0 + erf(z / sqrt(2.0)));
+      if (act == DW_ACT_GELU_TANH) z = 0.5 * z * (1.0 + tanh(0.7978845608028654 * (z + 0.044715 * z * z * z)));
+      y[(size_t)i * N + j] = (float)(z + (r ? r[(size_t)i * N + j] : 0.0));
+    }
 }
 
-void dwref_linear_bwd_weights(const float *dy, const float *x, float *dw, float *db, int M, int N, int K) {
-  if (dw) dwref_bmm(1, 1, 0, N, K, M, dy, x, dw, 1);
+void dwref_linear_bwd_data(const float *dy, const float *w, int w_kn, float *dx, int M, int N, int K) {
+  for (int i = 0; i < M; i++)
+    for (int p = 0; p < K; p++) {
+      double s = dx[(size_t)i * K + p];
+      for (int j = 0; j < N; j++) s += (double)dy[(size_t)i * N + j] * ref_w(w, w_kn, j, p, N, K);
+      dx[(size_t)i * K + p] = (float)s;
+    }
+}
+
+void dwref_linear_bwd_weights(const float *dy, const float *x, int w_kn, float *dw, float *db, int M, int N, int K) {
+  if (dw)
+    for (int j = 0; j < N; j++)
+      for (int p = 0; p < K; p++) {
+        float *d = w_kn ? &dw[(size_t)p * N + j] : &dw[(size_t)j * K + p];
+        double s = *d;
+        for (int i = 0; i < M; i++) s += (double)dy[(size_t)i * N + j] * x[(size_t)i * K + p];
+        *d = (float)s;
+      }
   if (db)
     for (int j = 0; j < N; j++) {
       double s = db[j];

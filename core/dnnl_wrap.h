@@ -15,12 +15,19 @@
 
 #include <stdio.h>
 
-/* Y[M,N] = X[M,K] W[N,K]^T (+ b[N]; b may be NULL) */
-void dw_linear_fwd(const float *x, const float *w, const float *b, float *y, int M, int N, int K);
-/* dX[M,K] += dY[M,N] W[N,K] */
-void dw_linear_bwd_data(const float *dy, const float *w, float *dx, int M, int N, int K);
-/* dW[N,K] += dY[M,N]^T X[M,K];  db[N] += column sums of dY (either output may be NULL) */
-void dw_linear_bwd_weights(const float *dy, const float *x, float *dw, float *db, int M, int N, int K);
+/* Activations a linear forward can apply as a matmul post-op (oneDNN's gelu_erf and gelu_tanh). */
+typedef enum { DW_ACT_NONE, DW_ACT_GELU_ERF, DW_ACT_GELU_TANH } dw_act;
+/* Linear layers, W stored [N,K] (PyTorch nn.Linear) or, when w_kn, [K,N] (HF Conv1D); op(W) is [K,N] either way.
+ * Y[M,N] = act(X[M,K] op(W) + b[N]) + R[M,N]: b and R may be NULL. Returns 1 when it applied all of it as the
+ * matmul primitive's post-ops (16 rows or more), 0 when it applied only the bias (the sgemm route) and the caller
+ * must still apply act and R. */
+int dw_linear_fwd(const float *x, const float *w, int w_kn, const float *b, dw_act act, const float *r, float *y, int M,
+                  int N, int K);
+/* dX[M,K] += dY[M,N] op(W)^T */
+void dw_linear_bwd_data(const float *dy, const float *w, int w_kn, float *dx, int M, int N, int K);
+/* dW += the gradient of W in its stored layout (dY^T X or X^T dY);  db[N] += column sums of dY (either may be
+ * NULL) */
+void dw_linear_bwd_weights(const float *dy, const float *x, int w_kn, float *dw, float *db, int M, int N, int K);
 /* For i < batch: C_i[M,N] = op(A_i) op(B_i), or += when accumulate. op(A_i) is [M,K] (A_i stored [K,M]
  * when ta), op(B_i) is [K,N] (B_i stored [N,K] when tb); slices are contiguous, one after the other. */
 void dw_bmm(int batch, int ta, int tb, int M, int N, int K, const float *a, const float *b, float *c, int accumulate);
@@ -38,9 +45,10 @@ void dw_describe_machine(FILE *f);
 void dw_shutdown(void);
 
 /* naive references, same contracts as above */
-void dwref_linear_fwd(const float *x, const float *w, const float *b, float *y, int M, int N, int K);
-void dwref_linear_bwd_data(const float *dy, const float *w, float *dx, int M, int N, int K);
-void dwref_linear_bwd_weights(const float *dy, const float *x, float *dw, float *db, int M, int N, int K);
+void dwref_linear_fwd(const float *x, const float *w, int w_kn, const float *b, dw_act act, const float *r, float *y,
+                      int M, int N, int K); /* act and R always applied */
+void dwref_linear_bwd_data(const float *dy, const float *w, int w_kn, float *dx, int M, int N, int K);
+void dwref_linear_bwd_weights(const float *dy, const float *x, int w_kn, float *dw, float *db, int M, int N, int K);
 void dwref_bmm(int batch, int ta, int tb, int M, int N, int K, const float *a, const float *b, float *c, int accumulate);
 
 #endif

@@ -14,6 +14,25 @@
 tensor *op_embedding_at(epee_ctx *c, const int32_t *ids, int B, int T, tensor *W, OP_LOC);
 #define op_embedding(...) op_embedding_at(__VA_ARGS__, OP_AT)
 
+/* The elementwise activations (op_gelu, op_gelu_tanh, op_tanh) and a linear layer's optional one. */
+typedef enum { ACT_NONE, ACT_GELU, ACT_GELU_TANH, ACT_TANH } act_kind;
+
+/* What a linear layer applies to its product in the same op, in this order: x W^T + b -> act (a GELU form) ->
+ * dropout p (training only) -> + residual (the output's shape). Without grad recording or dropout, the
+ * activation and the residual are oneDNN matmul post-ops (no pass of their own); otherwise one fused pass
+ * applies all three, and the backward writes the product's gradient once instead of zero-fill + accumulate. */
+typedef struct {
+  int w_in_out;     /* W stored [in, out] (HF Conv1D, GPT-2) rather than [out, in] (nn.Linear) */
+  act_kind act;     /* ACT_NONE, ACT_GELU or ACT_GELU_TANH */
+  float dropout;    /* p in [0, 1) */
+  tensor *residual; /* or NULL */
+} linear_epilogue;
+
+/* x[..., K], W[N, K] ([K, N] when ep.w_in_out), b[N] or NULL -> [..., N] =
+ * dropout(act(x W^T + b)) + residual (oneDNN) */
+tensor *op_linear_ex_at(epee_ctx *c, tensor *x, tensor *W, tensor *b, linear_epilogue ep, OP_LOC);
+#define op_linear_ex(...) op_linear_ex_at(__VA_ARGS__, OP_AT)
+
 /* x[..., K], W[N, K], b[N] or NULL -> [..., N] = x W^T + b (oneDNN) */
 tensor *op_linear_at(epee_ctx *c, tensor *x, tensor *W, tensor *b, OP_LOC);
 #define op_linear(...) op_linear_at(__VA_ARGS__, OP_AT)
@@ -49,6 +68,10 @@ tensor *op_tanh_at(epee_ctx *c, tensor *x, OP_LOC);
 #define op_gelu(...) op_gelu_at(__VA_ARGS__, OP_AT)
 #define op_gelu_tanh(...) op_gelu_tanh_at(__VA_ARGS__, OP_AT)
 #define op_tanh(...) op_tanh_at(__VA_ARGS__, OP_AT)
+/* The activation kernels over one thread's block of n floats, compiled per ISA (core/simd.h): y = f(x); and
+ * d *= f'(x) for the GELU forms (the fused linear epilogue's backward). */
+void act_kernel(act_kind kind, const float *x, float *y, int64_t n);
+void act_grad_mul_kernel(act_kind kind, const float *x, float *d, int64_t n);
 
 /* x[B, H, Tq, Tk] scores, key_mask[B, Tk] (1 real, 0 padding) or NULL, causal (query i sees keys <= i
  * + (Tk - Tq)) -> softmax over the last dim after adding -inf-like masking (as HF: finfo.min) */

@@ -63,8 +63,6 @@ static inline float gelu_tanh_df(float x) {
   return s + 2.0f * x * s * (1.0f - s) * du;
 }
 
-typedef enum { ACT_GELU, ACT_GELU_TANH, ACT_TANH } act_kind;
-
 /* Threads take blocks of CHUNK elements; each block runs in a kernel compiled per ISA (core/simd.h). */
 #define CHUNK 4096
 
@@ -84,10 +82,12 @@ EPEE_VECTOR_CLONES static void act_backward_chunk(act_kind kind, const float *x,
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
     break;
+  case ACT_NONE:
+    break;
   }
 }
 
-EPEE_VECTOR_CLONES static void act_forward_chunk(act_kind kind, const float *x, float *y, int64_t n) {
+EPEE_VECTOR_CLONES void act_kernel(act_kind kind, const float *x, float *y, int64_t n) {
   switch (kind) {
   case ACT_GELU:
 #pragma omp simd
@@ -101,6 +101,19 @@ EPEE_VECTOR_CLONES static void act_forward_chunk(act_kind kind, const float *x, 
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) y[i] = vtanh(x[i]);
     break;
+  case ACT_NONE:
+    break;
+  }
+}
+
+EPEE_VECTOR_CLONES void act_grad_mul_kernel(act_kind kind, const float *x, float *d, int64_t n) {
+  EPEE_CHECK(kind == ACT_GELU || kind == ACT_GELU_TANH, "act_grad_mul_kernel takes the GELU forms only");
+  if (kind == ACT_GELU) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) d[i] *= gelu_df(x[i]);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) d[i] *= gelu_tanh_df(x[i]);
   }
 }
 
@@ -120,7 +133,7 @@ static tensor *activation(epee_ctx *c, tensor *x, act_kind kind, const char *nam
   float *py = y->data;
   int64_t n = x->n;
 #pragma omp parallel for schedule(static)
-  for (int64_t o = 0; o < n; o += CHUNK) act_forward_chunk(kind, px + o, py + o, n - o < CHUNK ? n - o : CHUNK);
+  for (int64_t o = 0; o < n; o += CHUNK) act_kernel(kind, px + o, py + o, n - o < CHUNK ? n - o : CHUNK);
   tape_entry *e = tape_record(c, name, act_backward, y, 1, &x);
   if (e) e->iarg[0] = kind;
   return y;

@@ -36,10 +36,10 @@ static void patch_backward(tape_entry *e) {
   int M = B * (H / P) * (W / P), D = w->shape[0], K = C * P * P;
   const float *dy = e->out->grad;
   float *dw = w->requires_grad ? w->grad : NULL, *db = b && b->requires_grad ? b->grad : NULL;
-  if (dw || db) dw_linear_bwd_weights(dy, cols, dw, db, M, D, K);
+  if (dw || db) dw_linear_bwd_weights(dy, cols, 0, dw, db, M, D, K);
   if (img->requires_grad) {
     memset(dcols, 0, sizeof(float) * (size_t)M * K);
-    dw_linear_bwd_data(dy, w->data, dcols, M, D, K);
+    dw_linear_bwd_data(dy, w->data, 0, dcols, M, D, K);
     unfold_or_fold(img->grad, dcols, B, C, H, W, P, 1);
   }
 }
@@ -60,7 +60,7 @@ tensor *op_patch_embed_at(epee_ctx *c, tensor *img, tensor *W, tensor *b, int P,
   float *cols = arena_alloc_at(&c->act, sizeof(float) * ncols, file, line);
   unfold_or_fold(img->data, cols, B, C, H, Wd, P, 0);
   tensor *y = tensor_new_at(c, 3, ((int[]){B, N, D}), file, line);
-  dw_linear_fwd(cols, W->data, b ? b->data : NULL, y->data, B * N, D, K);
+  dw_linear_fwd(cols, W->data, 0, b ? b->data : NULL, DW_ACT_NONE, NULL, y->data, B * N, D, K);
   tape_entry *e = tape_record(c, "patch_embed", patch_backward, y, 3, (tensor *[]){img, W, b});
   if (e) {
     e->saved[0] = cols;

@@ -108,14 +108,6 @@ double params_grad_norm(const param_store *ps) {
   return sqrt(s);
 }
 
-double params_clip_grad_norm(param_store *ps, double max_norm) {
-  double norm = params_grad_norm(ps);
-  if (max_norm > 0 && isfinite(norm) && norm > max_norm) {
-    float k = (float)(max_norm / (norm + 1e-6)); /* torch adds 1e-6 too */
-    float *g = ps->grad;
-    int64_t n = ps->total;
-#pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < n; o += CHUNK) vec_scale(g + o, k, n - o < CHUNK ? n - o : CHUNK);
-  }
-  return norm;
+float params_clip_factor(double norm, double max_norm) {
+  return max_norm > 0 && isfinite(norm) && norm > max_norm ? (float)(max_norm / (norm + 1e-6)) : 1.0f; /* torch: 1e-6 */
 }

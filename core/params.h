@@ -32,9 +32,10 @@ void params_allocate(param_store *ps, params_use use);
 tensor *params_find(const param_store *ps, const char *name);
 void params_zero_grad(param_store *ps);
 double params_grad_norm(const param_store *ps);
-/* Scales grads so that their global L2 norm is at most max_norm (as torch clip_grad_norm_); returns the
- * norm before clipping. The norm is NaN or Inf exactly when some grad is (squares summed in double cannot
- * overflow), and then nothing is scaled: one pass serves as the trainer's non-finite check too. */
-double params_clip_grad_norm(param_store *ps, double max_norm);
+/* The global L2 norm of the grads is NaN or Inf exactly when some grad is (squares summed in double cannot
+ * overflow): one pass serves as the trainer's non-finite check too. The factor torch's clip_grad_norm_ scales
+ * the grads by so that their norm is at most max_norm: max_norm / (norm + 1e-6) when norm > max_norm > 0, else 1
+ * (adamw_step applies it). */
+float params_clip_factor(double norm, double max_norm);
 
 #endif

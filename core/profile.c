@@ -29,8 +29,9 @@ static prof_row *row(profile *p, const char *name, prof_phase phase) {
 /* Forward FLOPs of the GEMM ops (the backward does twice as many: the data and the weight gradients), 0 for the
  * others. Shapes as the ops take them (core/ops.h). */
 static double gemm_flops(const char *op, const tensor *out, const tensor *const *in) {
-  if (!strcmp(op, "linear")) return 2.0 * (double)out->n * in[1]->shape[1];      /* W [N, K] */
-  if (!strcmp(op, "conv1d")) return 2.0 * (double)out->n * in[1]->shape[0];      /* W [K, N] */
+  /* "linear", "linear+gelu", ...: the product of the fused ops counts, not their epilogue */
+  if (!strncmp(op, "linear", 6)) return 2.0 * (double)out->n * in[1]->shape[1]; /* W [N, K] */
+  if (!strncmp(op, "conv1d", 6)) return 2.0 * (double)out->n * in[1]->shape[0]; /* W [K, N] */
   if (!strcmp(op, "patch_embed")) return 2.0 * (double)out->n * (double)(in[1]->n / in[1]->shape[0]); /* [D, CPP] */
   if (!strcmp(op, "bmm")) return 2.0 * (double)out->n * in[0]->shape[in[0]->ndim - 1];
   if (!strcmp(op, "attention")) return 4.0 * (double)in[0]->n * in[0]->shape[1]; /* q [B, T, D]: QK^T and PV */

@@ -84,13 +84,16 @@ void op_fail(const char *op, const char *file, int line, const char *what, int n
   epee_fatal_at(file, line, "%s: %s (operand shapes: %s)", op, what, shapes);
 }
 
+int tape_wants(const epee_ctx *c, int nin, tensor *const *in) {
+  int need = 0;
+  for (int i = 0; i < nin; i++) need |= in[i] && in[i]->requires_grad;
+  return c->grad_mode && need;
+}
+
 tape_entry *tape_record(epee_ctx *c, const char *op, backward_fn bw, tensor *out, int nin, tensor *const *in) {
   EPEE_CHECK(nin <= TAPE_MAX_IN, "an op has at most 4 tensor inputs");
   if (c->prof) prof_forward(c->prof, op, out, nin, (const tensor *const *)in); /* every op ends here */
-  if (!c->grad_mode) return NULL;
-  int need = 0;
-  for (int i = 0; i < nin; i++) need |= in[i] && in[i]->requires_grad;
-  if (!need) return NULL;
+  if (!tape_wants(c, nin, in)) return NULL;
   if (c->tape.n == c->tape.cap) {
     c->tape.cap = c->tape.cap ? 2 * c->tape.cap : 256;
     c->tape.entries = epee_realloc(c->tape.entries, sizeof(tape_entry) * (size_t)c->tape.cap);

@@ -91,6 +91,8 @@ void op_fail(const char *op, const char *file, int line, const char *what, int n
 /* Records an op if grad mode is on and any input requires grad; returns the entry (NULL otherwise)
  * and marks out->requires_grad. Inputs may be NULL (optional bias). */
 tape_entry *tape_record(epee_ctx *c, const char *op, backward_fn bw, tensor *out, int nin, tensor *const *in);
+/* Whether tape_record would record an op of these inputs: an op that must save state for its backward asks first. */
+int tape_wants(const epee_ctx *c, int nin, tensor *const *in);
 /* Backward from `out`: zeroes non-leaf grads, seeds out->grad with dout[out->n] (NULL: all ones, the
  * usual d(loss)/d(loss) = 1 for a scalar loss), replays the tape in reverse. Leaf (parameter) grads
  * accumulate across calls. */

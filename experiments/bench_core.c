@@ -45,11 +45,11 @@ typedef struct {
   float *x, *w, *b, *y, *dy, *dx, *dw, *db, *tmp;
 } lin_bufs;
 
-static void ours_fwd(lin_bufs *l) { dw_linear_fwd(l->x, l->w, l->b, l->y, l->M, l->N, l->K); }
+static void ours_fwd(lin_bufs *l) { dw_linear_fwd(l->x, l->w, 0, l->b, DW_ACT_NONE, NULL, l->y, l->M, l->N, l->K); }
 static void raw_fwd(lin_bufs *l) { dw_sgemm_raw(0, 0, l->M, l->N, l->K, l->x, l->w, l->y); }
 static void ours_bwd(lin_bufs *l) {
-  dw_linear_bwd_data(l->dy, l->w, l->dx, l->M, l->N, l->K);
-  dw_linear_bwd_weights(l->dy, l->x, l->dw, l->db, l->M, l->N, l->K);
+  dw_linear_bwd_data(l->dy, l->w, 0, l->dx, l->M, l->N, l->K);
+  dw_linear_bwd_weights(l->dy, l->x, 0, l->dw, l->db, l->M, l->N, l->K);
 }
 /* the same two GEMM shapes, untransposed and without accumulation or bias */
 static void raw_bwd(lin_bufs *l) {
@@ -129,12 +129,58 @@ static attn_times bench_attention(int B, int T, int H, int hd, float p, int grad
   return (attn_times){median(tf, reps), grad ? median(tb, reps) : 0.0};
 }
 
+/* ---- fused linear epilogues (op_linear_ex) against the same layer composed of single ops ---- */
+typedef struct {
+  double fwd, bwd;
+} pass_times;
+
+/* one layer: x[M,K] -> FFN up + GELU (gelu), or dropout(x W^T + b) + r (the projections before a LayerNorm) */
+static tensor *epilogue_layer(epee_ctx *c, tensor *x, tensor *w, tensor *b, tensor *r, int gelu, float p, int fused) {
+  linear_epilogue ep = gelu ? (linear_epilogue){.act = ACT_GELU} : (linear_epilogue){.dropout = p, .residual = r};
+  if (fused) return op_linear_ex(c, x, w, b, ep);
+  tensor *z = op_linear(c, x, w, b);
+  return gelu ? op_gelu(c, z) : op_add(c, op_dropout(c, z, p), r);
+}
+
+/* medians of forward and backward (tape_backward from the output, input grads included), fused and composed
+ * alternating in every repetition */
+static void bench_epilogue(const char *name, int M, int N, int K, int gelu, float p, int grad, int reps) {
+  float *x = randn((int64_t)M * K, 21), *w = randn((int64_t)N * K, 22), *b = randn(N, 23);
+  float *r = randn((int64_t)M * N, 24), *dy = randn((int64_t)M * N, 25);
+  epee_ctx c;
+  ctx_init(&c, (size_t)256 << 20, 1);
+  c.training = grad, c.grad_mode = grad;
+  double t[2][2][MAX_REPS];
+  for (int rep = -WARMUP; rep < reps; rep++)
+    for (int fused = 0; fused < 2; fused++) {
+      ctx_reset(&c);
+      c.step = (uint64_t)(rep + WARMUP);
+      tensor *tx = tensor_wrap(&c, x, 2, (int[]){M, K}), *tw = tensor_wrap(&c, w, 2, (int[]){N, K}),
+             *tb = tensor_wrap(&c, b, 1, &N), *tr = tensor_wrap(&c, r, 2, (int[]){M, N});
+      tx->requires_grad = tw->requires_grad = tb->requires_grad = tr->requires_grad = grad;
+      double t0 = now();
+      tensor *y = epilogue_layer(&c, tx, tw, tb, tr, gelu, p, fused);
+      double t1 = now();
+      if (grad) tape_backward(&c, y, dy);
+      double t2 = now();
+      if (rep >= 0) t[fused][0][rep] = t1 - t0, t[fused][1][rep] = t2 - t1;
+    }
+  pass_times pt[2];
+  for (int f = 0; f < 2; f++) pt[f] = (pass_times){median(t[f][0], reps), grad ? median(t[f][1], reps) : 0.0};
+  double all0 = pt[0].fwd + pt[0].bwd, all1 = pt[1].fwd + pt[1].bwd;
+  printf("%-42s %5d %5d %5d   %7.3f %7.3f   %9.3f %7.3f   %5.2fx\n", name, M, N, K, pt[0].fwd * 1e3, pt[0].bwd * 1e3,
+         pt[1].fwd * 1e3, pt[1].bwd * 1e3, all0 / all1);
+  ctx_free(&c);
+  free(x), free(w), free(b), free(r), free(dy);
+}
+
 int main(int argc, char **argv) {
   int reps = argc > 1 ? atoi(argv[1]) : 20;
   if (reps < 1 || reps > MAX_REPS) {
     fprintf(stderr, "bench_core: reps must be in 1..%d\n", MAX_REPS);
     return 2;
   }
+  dw_describe_machine(stdout);
   printf("bench_core: OMP threads %d, %d reps (median) after %d warm-up\n\n", omp_get_max_threads(), reps, WARMUP);
   printf("linear: ours = dw_linear_* (fwd with bias; bwd = dX + dW + db, accumulating),\n"
          "        raw  = dnnl_sgemm 'N','N' of the same GEMM shapes (bwd: the two GEMMs), no bias/accumulate\n");
@@ -170,6 +216,23 @@ int main(int argc, char **argv) {
          "(%.1f%% of the two)\n",
          M, t_layer_linear * 1e3, (train.fwd + train.bwd) * 1e3,
          100.0 * (train.fwd + train.bwd) / (t_layer_linear + train.fwd + train.bwd));
+
+  printf("\nfused linear epilogues: op_linear_ex against op_linear + op_gelu / op_dropout + op_add, ms (median)\n");
+  printf("%-42s %5s %5s %5s   %7s %7s   %9s %7s   %6s\n", "layer", "M", "N", "K", "cmp fwd", "bwd", "fused fwd", "bwd",
+         "speed");
+  for (int train = 1; train >= 0; train--) {
+    const char *mode = train ? "training" : "inference";
+    char name[64];
+    /* BERT-base (B*T 1024, D 768, F 3072) and the default config (B*T 2048, D 256, F 1024); inference at batch 1 */
+    const int shapes_[2][3] = {{1024, 768, 3072}, {2048, 256, 1024}};
+    for (int s = 0; s < 2; s++) {
+      int Mi = train ? shapes_[s][0] : 128 / (s + 1), D = shapes_[s][1], F = shapes_[s][2];
+      snprintf(name, sizeof name, "FFN up + GELU, %s", mode);
+      bench_epilogue(name, Mi, F, D, 1, 0.0f, train, reps);
+      snprintf(name, sizeof name, "FFN down + dropout + residual, %s", mode);
+      bench_epilogue(name, Mi, D, F, 0, train ? 0.1f : 0.0f, train, reps);
+    }
+  }
   dw_shutdown();
   return 0;
 }

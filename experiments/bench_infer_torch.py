@@ -10,7 +10,8 @@ Developer machine only.
 Debian's torch does its GEMMs in the system libblas.so.3: without OpenBLAS installed that is the reference
 BLAS and torch is several times slower (p50 109 ms here instead of 12-20 ms), so the line printed names the
 BLAS in use. Of the settings tried (torch threads 1 or 2, OpenBLAS threads 1 or 2), the one above was the
-fastest for torch at batch 1.
+fastest for torch at batch 1. --batch B instead times full-depth throughput at batch B (the inputs sorted by length,
+so each batch pads little: the most favourable batching for torch), as epee-infer --bench's batch-64 line.
 """
 import argparse
 import json
@@ -30,6 +31,7 @@ def main():
     p.add_argument("model")
     p.add_argument("inputs")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=1, help="1: per-input latency; B > 1: throughput at batch B")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     with h5py.File(a.model, "r") as f:
@@ -43,6 +45,21 @@ def main():
         types = torch.from_numpy(f["type_ids"][()]).long()
         mask = torch.from_numpy(f["mask"][()])
     lens = mask.sum(1).long().tolist()
+    if a.batch > 1:
+        order = sorted(range(len(lens)), key=lambda i: lens[i])
+        batches = [order[i:i + a.batch] for i in range(0, len(order), a.batch)]
+        with torch.inference_mode():
+            runs = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                for b in batches:
+                    n = max(lens[i] for i in b)
+                    model(ids[b, :n], types[b, :n], mask[b, :n])
+                runs.append(time.perf_counter() - t0)
+        runs.sort()
+        print(f"pytorch {torch.__version__} eager fp32, full depth, batch {a.batch}, {len(lens)} inputs, {a.threads} "
+              f"threads: {len(lens) / runs[1]:.1f} inputs/s (median of 3 passes; BLAS {blas_in_use()})")
+        return
     times = []
     with torch.inference_mode():
         for i in range(min(20, len(lens))):  # warm-up

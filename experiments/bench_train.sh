@@ -8,12 +8,15 @@
 # Needs a Release build (build/release) and, for the baseline, Debian's python3-torch with libopenblas0-pthread
 # (developer machine; without OpenBLAS, Debian's torch runs on the reference BLAS, ~7x slower).
 # Never run it beside another heavy process: two OpenMP jobs on 2 cores make both figures noise.
+# AVX2 on an AVX-512 machine (both sides): BUILD_DIR=build/avx2 (cmake -DEPEE_ISA=x86-64-v3) with
+# ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Haswell in the environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${THREADS:-2}
 archs=${ARCHS:-bert albert gpt2 vit}
-bin=build/release/experiments/bench_train
-[ -x "$bin" ] || { echo "build first: cmake -S . -B build/release && cmake --build build/release --target bench_train"; exit 1; }
+build=${BUILD_DIR:-build/release}
+bin=$build/experiments/bench_train
+[ -x "$bin" ] || { echo "build first: cmake -S . -B $build && cmake --build $build --target bench_train"; exit 1; }
 run() {
   OMP_NUM_THREADS=$threads "$bin" "$@"
   if /usr/bin/python3 -c "import torch" 2>/dev/null; then

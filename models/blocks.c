@@ -23,12 +23,11 @@ tensor *post_ln_forward(epee_ctx *c, model *m, const post_ln_block *w, tensor *h
   tensor *kk = op_linear(c, h, w->k_w, w->k_b);
   tensor *v = op_linear(c, h, w->v_w, w->v_b);
   tensor *ctx = op_attention(c, q, kk, v, k->heads, b->mask, 0, k->attention_dropout);
-  tensor *a = op_dropout(c, op_linear(c, ctx, w->ao_w, w->ao_b), k->hidden_dropout);
-  a = op_layernorm(c, op_add(c, a, h), w->ln1_g, w->ln1_b, k->layer_norm_eps);
-  tensor *f = op_linear(c, a, w->in_w, w->in_b);
-  f = gelu_tanh ? op_gelu_tanh(c, f) : op_gelu(c, f);
-  f = op_dropout(c, op_linear(c, f, w->out_w, w->out_b), k->hidden_dropout);
-  return op_layernorm(c, op_add(c, f, a), w->ln2_g, w->ln2_b, k->layer_norm_eps);
+  tensor *a = op_linear_ex(c, ctx, w->ao_w, w->ao_b, (linear_epilogue){.dropout = k->hidden_dropout, .residual = h});
+  a = op_layernorm(c, a, w->ln1_g, w->ln1_b, k->layer_norm_eps);
+  tensor *f = op_linear_ex(c, a, w->in_w, w->in_b, (linear_epilogue){.act = gelu_tanh ? ACT_GELU_TANH : ACT_GELU});
+  f = op_linear_ex(c, f, w->out_w, w->out_b, (linear_epilogue){.dropout = k->hidden_dropout, .residual = a});
+  return op_layernorm(c, f, w->ln2_g, w->ln2_b, k->layer_norm_eps);
 }
 
 tensor *text_embed(epee_ctx *c, const model_batch *b, int max_position, tensor *word, tensor *pos, tensor *type) {

@@ -40,11 +40,12 @@ static tensor *gpt2_layer(epee_ctx *c, model *m, int l, tensor *h, const model_b
   tensor *qkv = op_conv1d(c, x, w->attn_w, w->attn_b); /* [B, T, 3D]: q | k | v */
   tensor *ctx = op_attention(c, op_narrow(c, qkv, 0, D), op_narrow(c, qkv, D, D), op_narrow(c, qkv, 2 * D, D),
                              k->heads, b->mask, 1, k->attention_dropout);
-  tensor *a = op_add(c, h, op_dropout(c, op_conv1d(c, ctx, w->proj_w, w->proj_b), k->hidden_dropout));
+  tensor *a = op_linear_ex(c, ctx, w->proj_w, w->proj_b,
+                           (linear_epilogue){.w_in_out = 1, .dropout = k->hidden_dropout, .residual = h});
   x = op_layernorm(c, a, w->ln2_g, w->ln2_b, k->layer_norm_eps);
-  tensor *f = op_gelu_tanh(c, op_conv1d(c, x, w->fc_w, w->fc_b));
-  f = op_dropout(c, op_conv1d(c, f, w->mproj_w, w->mproj_b), k->hidden_dropout);
-  return op_add(c, a, f);
+  tensor *f = op_linear_ex(c, x, w->fc_w, w->fc_b, (linear_epilogue){.w_in_out = 1, .act = ACT_GELU_TANH});
+  return op_linear_ex(c, f, w->mproj_w, w->mproj_b,
+                      (linear_epilogue){.w_in_out = 1, .dropout = k->hidden_dropout, .residual = a});
 }
 
 /* h [B,T,D] -> classifiers.<l>(dropout(ln_f(h[b, last_b]))) : [B, C]  (ln_f only with exit_norm) */

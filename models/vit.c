@@ -38,10 +38,10 @@ static tensor *vit_layer(epee_ctx *c, model *m, int l, tensor *h, const model_ba
   tensor *x = op_layernorm(c, h, w->ln1_g, w->ln1_b, k->layer_norm_eps);
   tensor *ctx = op_attention(c, op_linear(c, x, w->q_w, w->q_b), op_linear(c, x, w->k_w, w->k_b),
                              op_linear(c, x, w->v_w, w->v_b), k->heads, b->mask, 0, k->attention_dropout);
-  tensor *a = op_add(c, h, op_dropout(c, op_linear(c, ctx, w->ao_w, w->ao_b), k->hidden_dropout));
+  tensor *a = op_linear_ex(c, ctx, w->ao_w, w->ao_b, (linear_epilogue){.dropout = k->hidden_dropout, .residual = h});
   x = op_layernorm(c, a, w->ln2_g, w->ln2_b, k->layer_norm_eps);
-  tensor *f = op_gelu(c, op_linear(c, x, w->in_w, w->in_b));
-  return op_add(c, a, op_dropout(c, op_linear(c, f, w->out_w, w->out_b), k->hidden_dropout));
+  tensor *f = op_linear_ex(c, x, w->in_w, w->in_b, (linear_epilogue){.act = ACT_GELU});
+  return op_linear_ex(c, f, w->out_w, w->out_b, (linear_epilogue){.dropout = k->hidden_dropout, .residual = a});
 }
 
 /* h [B,T,D] -> classifiers.<l>(dropout(x[:, 0])), x = vit.layernorm(h) with exit_norm, else h : [B, C] */

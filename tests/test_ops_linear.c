@@ -55,7 +55,7 @@ static const mnk shapes[] = {{1, 1, 1},     {1, 7, 5},    {5, 1, 3},     {4, 6, 
                              {33, 16, 256}, {0, 3, 4},    {3, 0, 4},     {3, 4, 0}};
 #define NSHAPES (int)(sizeof shapes / sizeof *shapes)
 
-static void check_linear_shape(int M, int N, int K, uint64_t s) {
+static void check_linear_shape(int M, int N, int K, int w_kn, uint64_t s) {
   float *x = randn((int64_t)M * K, s), *w = randn((int64_t)N * K, s + 1), *b = randn(N, s + 2);
   float *dy = randn((int64_t)M * N, s + 3);
   float *y = randn((int64_t)M * N, s + 4), *yr = copy(y, (int64_t)M * N);
@@ -65,27 +65,27 @@ static void check_linear_shape(int M, int N, int K, uint64_t s) {
   float *db = randn(N, s + 7), *dbr = copy(db, N);
 
   for (int bias = 0; bias < 2; bias++) {
-    dw_linear_fwd(x, w, bias ? b : NULL, y, M, N, K);
-    dwref_linear_fwd(x, w, bias ? b : NULL, yr, M, N, K);
+    dw_linear_fwd(x, w, w_kn, bias ? b : NULL, DW_ACT_NONE, NULL, y, M, N, K);
+    dwref_linear_fwd(x, w, w_kn, bias ? b : NULL, DW_ACT_NONE, NULL, yr, M, N, K);
     double e = rel_err(y, yr, (int64_t)M * N);
-    if (e > GEMM_TOL) printf("\n  linear fwd M=%d N=%d K=%d bias=%d: rel err %.2e", M, N, K, bias, e);
+    if (e > GEMM_TOL) printf("\n  linear fwd M=%d N=%d K=%d w_kn=%d bias=%d: rel err %.2e", M, N, K, w_kn, bias, e);
     CU_ASSERT(e <= GEMM_TOL);
   }
-  dw_linear_bwd_data(dy, w, dx, M, N, K);
-  dwref_linear_bwd_data(dy, w, dxr, M, N, K);
-  dw_linear_bwd_weights(dy, x, dw, db, M, N, K);
-  dwref_linear_bwd_weights(dy, x, dwr, dbr, M, N, K);
+  dw_linear_bwd_data(dy, w, w_kn, dx, M, N, K);
+  dwref_linear_bwd_data(dy, w, w_kn, dxr, M, N, K);
+  dw_linear_bwd_weights(dy, x, w_kn, dw, db, M, N, K);
+  dwref_linear_bwd_weights(dy, x, w_kn, dwr, dbr, M, N, K);
   double ex = rel_err(dx, dxr, (int64_t)M * K), ew = rel_err(dw, dwr, (int64_t)N * K), eb = rel_err(db, dbr, N);
   if (fmax(ex, fmax(ew, eb)) > GEMM_TOL)
-    printf("\n  linear bwd M=%d N=%d K=%d: dX %.2e dW %.2e db %.2e", M, N, K, ex, ew, eb);
+    printf("\n  linear bwd M=%d N=%d K=%d w_kn=%d: dX %.2e dW %.2e db %.2e", M, N, K, w_kn, ex, ew, eb);
   CU_ASSERT(ex <= GEMM_TOL);
   CU_ASSERT(ew <= GEMM_TOL);
   CU_ASSERT(eb <= GEMM_TOL);
   /* either output of the weights pass may be absent */
-  dw_linear_bwd_weights(dy, x, NULL, db, M, N, K);
-  dwref_linear_bwd_weights(dy, x, NULL, dbr, M, N, K);
-  dw_linear_bwd_weights(dy, x, dw, NULL, M, N, K);
-  dwref_linear_bwd_weights(dy, x, dwr, NULL, M, N, K);
+  dw_linear_bwd_weights(dy, x, w_kn, NULL, db, M, N, K);
+  dwref_linear_bwd_weights(dy, x, w_kn, NULL, dbr, M, N, K);
+  dw_linear_bwd_weights(dy, x, w_kn, dw, NULL, M, N, K);
+  dwref_linear_bwd_weights(dy, x, w_kn, dwr, NULL, M, N, K);
   CU_ASSERT(rel_err(db, dbr, N) <= GEMM_TOL);
   CU_ASSERT(rel_err(dw, dwr, (int64_t)N * K) <= GEMM_TOL);
 
@@ -94,10 +94,13 @@ static void check_linear_shape(int M, int N, int K, uint64_t s) {
 }
 
 static void test_linear_vs_reference(void) {
-  for (int i = 0; i < NSHAPES; i++) check_linear_shape(shapes[i].M, shapes[i].N, shapes[i].K, 10 * (uint64_t)i);
-  for (int i = 0; i < 6; i++) { /* random shapes */
-    uint64_t h = rng_hash(7, 0, (uint64_t)i);
-    check_linear_shape(1 + (int)(h % 90), 1 + (int)((h >> 16) % 90), 1 + (int)((h >> 32) % 90), 500 + 10 * (uint64_t)i);
+  for (int w_kn = 0; w_kn < 2; w_kn++) { /* both weight layouts: [N, K] and HF Conv1D's [K, N] */
+    for (int i = 0; i < NSHAPES; i++) check_linear_shape(shapes[i].M, shapes[i].N, shapes[i].K, w_kn, 10 * (uint64_t)i);
+    for (int i = 0; i < 6; i++) { /* random shapes */
+      uint64_t h = rng_hash(7, 0, (uint64_t)i);
+      check_linear_shape(1 + (int)(h % 90), 1 + (int)((h >> 16) % 90), 1 + (int)((h >> 32) % 90), w_kn,
+                         500 + 10 * (uint64_t)i);
+    }
   }
 }
 
@@ -129,9 +132,9 @@ static void test_linear_by_hand(void) {
   const float y_want[] = {1.5f, 1, 5, 3.5f, 3, 9}, dx_want[] = {2, 1, 1, 2}, dw_want[] = {1, 2, 3, 4, 4, 6},
               db_want[] = {1, 1, 2};
   float y[6], dx[4] = {0}, dw[6] = {0}, db[3] = {0};
-  dw_linear_fwd(x, w, b, y, 2, 3, 2);
-  dw_linear_bwd_data(dy, w, dx, 2, 3, 2);
-  dw_linear_bwd_weights(dy, x, dw, db, 2, 3, 2);
+  dw_linear_fwd(x, w, 0, b, DW_ACT_NONE, NULL, y, 2, 3, 2);
+  dw_linear_bwd_data(dy, w, 0, dx, 2, 3, 2);
+  dw_linear_bwd_weights(dy, x, 0, dw, db, 2, 3, 2);
   for (int i = 0; i < 6; i++) CU_ASSERT_DOUBLE_EQUAL(y[i], y_want[i], 1e-6);
   for (int i = 0; i < 4; i++) CU_ASSERT_DOUBLE_EQUAL(dx[i], dx_want[i], 1e-6);
   for (int i = 0; i < 6; i++) CU_ASSERT_DOUBLE_EQUAL(dw[i], dw_want[i], 1e-6);
@@ -173,8 +176,8 @@ static void *worker(void *p) {
     dw_bmm(batch, 0, 1, M, N, K, a, b, c, 0);
     dwref_bmm(batch, 0, 1, M, N, K, a, b, cr, 0);
     w->bad += rel_err(c, cr, nc) > GEMM_TOL;
-    dw_linear_fwd(a, b, NULL, c, M, N, K);
-    dwref_linear_fwd(a, b, NULL, cr, M, N, K);
+    dw_linear_fwd(a, b, 0, NULL, DW_ACT_NONE, NULL, c, M, N, K);
+    dwref_linear_fwd(a, b, 0, NULL, DW_ACT_NONE, NULL, cr, M, N, K);
     w->bad += rel_err(c, cr, (int64_t)M * N) > GEMM_TOL;
     free(a), free(b), free(c), free(cr);
   }
@@ -286,6 +289,107 @@ static void test_conv1d_gradcheck(void) {
   gc_case k = {.name = "conv1d x without grad, M=8 N=9 K=6 +b", .n_in = 3, .ndim = {3, 2, 1},
                .shape = {{2, 4, 6}, {6, 9}, {9}}, .diff = {0, 1, 1}, .fast = conv_fast, .ref = conv_ref, .arg = &a};
   gc_assert(&k, 450, 64, TOL);
+}
+
+/* ---- the fused epilogue (op_linear_ex): act -> dropout -> + residual, both weight layouts ---- */
+typedef struct {
+  lin_arg l;
+  int w_kn, resid;
+  act_kind act;
+  float p;
+} ep_arg;
+
+#define EP_SEED 910 /* gc_run seeds the context with the case's seed; the reference redraws the masks from it */
+#define EP_STEP 3
+#define EP_CALL 1
+
+static tensor *ep_fast(epee_ctx *c, tensor **in, const void *arg) {
+  const ep_arg *a = arg;
+  c->training = 1, c->step = EP_STEP, c->dropout_calls = EP_CALL;
+  linear_epilogue ep = {.w_in_out = a->w_kn, .act = a->act, .dropout = a->p, .residual = a->resid ? in[3] : NULL};
+  return op_linear_ex(c, in[0], in[1], a->l.bias ? in[2] : NULL, ep);
+}
+
+static double ref_act(act_kind act, double z) {
+  if (act == ACT_GELU) return 0.5 * z * (1.0 + erf(z / sqrt(2.0)));
+  if (act == ACT_GELU_TANH) return 0.5 * z * (1.0 + tanh(0.7978845608028654 * (z + 0.044715 * z * z * z)));
+  return z;
+}
+
+static void ep_ref(const double *const *in, double *out, const void *arg) {
+  const ep_arg *a = arg;
+  int M = lin_M(&a->l), N = a->l.N, K = lin_K(&a->l);
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      size_t o = (size_t)i * N + j;
+      double z = a->l.bias ? in[2][j] : 0.0;
+      for (int k = 0; k < K; k++)
+        z += in[0][(size_t)i * K + k] * in[1][a->w_kn ? (size_t)k * N + j : (size_t)j * K + k];
+      z = ref_act(a->act, z);
+      if (a->p > 0.0f)
+        z = rng_uniform(EP_SEED, ((uint64_t)EP_STEP << 20) + EP_CALL, o) < 1.0f - a->p ? z / (1.0 - a->p) : 0.0;
+      out[o] = z + (a->resid ? in[3][o] : 0.0);
+    }
+}
+
+static gc_case ep_case(const ep_arg *a, char *name, size_t len) {
+  static const char *const acts[] = {"", "+gelu", "+gelu_tanh"};
+  snprintf(name, len, "%s%s%s%s M=%d N=%d K=%d", a->w_kn ? "conv1d" : "linear", acts[a->act],
+           a->p > 0 ? "+dropout" : "", a->resid ? "+residual" : "", lin_M(&a->l), a->l.N, lin_K(&a->l));
+  gc_case k = {.name = name, .n_in = 4, .ndim = {a->l.ndim, 2, 1, a->l.ndim}, .diff = {1, 1, a->l.bias, a->resid},
+               .fast = ep_fast, .ref = ep_ref, .arg = a};
+  memcpy(k.shape[0], a->l.shape, sizeof a->l.shape);
+  k.shape[1][0] = a->w_kn ? lin_K(&a->l) : a->l.N, k.shape[1][1] = a->w_kn ? a->l.N : lin_K(&a->l);
+  k.shape[2][0] = a->l.N;
+  memcpy(k.shape[3], a->l.shape, sizeof a->l.shape);
+  k.shape[3][a->l.ndim - 1] = a->l.N;
+  return k;
+}
+
+/* Every epilogue (3 activations x dropout or not x residual or not x 2 weight layouts), at 10 rows (the sgemm route:
+ * our pass applies the epilogue) and 40 rows (the matmul primitive: the residual as its post-op when recording). */
+static void test_linear_epilogue_gradcheck(void) {
+  const lin_arg shapes_[] = {{3, {2, 5, 7}, 9, 1}, {2, {40, 6}, 11, 1}, {2, {17, 5}, 3, 0}};
+  int i = 0;
+  for (size_t s = 0; s < sizeof shapes_ / sizeof *shapes_; s++)
+    for (int v = 0; v < 24; v++, i++) {
+      ep_arg a = {shapes_[s], v & 1, (v >> 1) & 1, (act_kind)((v >> 2) % 3), v >= 12 ? 0.3f : 0.0f};
+      char name[96];
+      gc_case k = ep_case(&a, name, sizeof name);
+      gc_assert(&k, EP_SEED, 48, TOL);
+    }
+}
+
+/* Without a tape (inference), the activation and the residual run as oneDNN post-ops (40 rows) or as our pass (10
+ * rows): both against the double reference, and the post-op GELUs within 2e-6 of ours (relative to the largest). */
+static void test_linear_epilogue_inference(void) {
+  for (int v = 0; v < 12; v++)
+    for (int M = 10; M <= 40; M += 30) {
+      ep_arg a = {{2, {M, 24}, 33, v & 1}, (v >> 1) & 1, 1, (act_kind)(v >> 2), 0.0f};
+      epee_ctx c;
+      ctx_init(&c, 1 << 20, EP_SEED);
+      tensor *in[4];
+      char name[96];
+      gc_case k = ep_case(&a, name, sizeof name);
+      gc_make_inputs(&k, &c, EP_SEED, in);
+      double *din[4], *ref = epee_malloc(sizeof(double) * (size_t)M * 33);
+      for (int i = 0; i < 4; i++) {
+        din[i] = epee_malloc(sizeof(double) * (size_t)in[i]->n);
+        for (int64_t j = 0; j < in[i]->n; j++) din[i][j] = in[i]->data[j];
+      }
+      ep_ref((const double *const *)din, ref, &a);
+      c.grad_mode = 0;
+      tensor *y = op_linear_ex(&c, in[0], in[1], a.l.bias ? in[2] : NULL,
+                               (linear_epilogue){.w_in_out = a.w_kn, .act = a.act, .residual = in[3]});
+      CU_ASSERT_EQUAL(c.tape.n, 0);
+      double d = 0, m = 0;
+      for (int64_t j = 0; j < y->n; j++) d = fmax(d, fabs(y->data[j] - ref[j])), m = fmax(m, fabs(ref[j]));
+      if (d > 2e-6 * m) printf("\n  %s, no tape: rel err %.2e", name, d / m);
+      CU_ASSERT(d <= 2e-6 * m);
+      for (int i = 0; i < 4; i++) free(din[i]);
+      free(ref);
+      ctx_free(&c);
+    }
 }
 
 /* X = [[1, 2], [3, 4]], W = [[1, 0, 1], [0, 1, 1]] ([in 2, out 3]), b = [0.5, -1, 2]
@@ -458,6 +562,9 @@ void epee_register_tests(void) {
   CU_add_test(o, "conv1d gradcheck (ranks 1-4, M/N/K = 1, x without grad)", test_conv1d_gradcheck);
   CU_add_test(o, "conv1d worked by hand", test_conv1d_by_hand);
   CU_add_test(o, "conv1d = linear on the transposed weight, forward and gradients", test_conv1d_is_linear_transposed);
+  CU_add_test(o, "fused epilogue gradcheck (GELU forms x dropout x residual x layouts)",
+              test_linear_epilogue_gradcheck);
+  CU_add_test(o, "fused epilogue without a tape: post-ops vs reference", test_linear_epilogue_inference);
   CU_add_test(o, "bmm gradcheck (b transposed or not)", test_bmm_gradcheck);
   CU_add_test(o, "backward twice doubles leaf grads", test_backward_twice_doubles);
   CU_add_test(o, "shape errors name the op, shapes and caller", test_shape_errors);

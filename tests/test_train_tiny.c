@@ -58,10 +58,8 @@ static double train(uint64_t seed, float *losses) {
     tensor *logits;
     model_forward_all(&c, &m, &mb, &logits);
     tensor *loss = op_cross_entropy(&c, logits, labels, NULL);
-    params_zero_grad(&m.ps);
-    tape_backward(&c, loss, NULL);
-    params_clip_grad_norm(&m.ps, 1.0);
-    adamw_step(&opt, &m.ps, g);
+    tape_backward(&c, loss, NULL); /* adamw_step left the grads zero */
+    adamw_step(&opt, &m.ps, g, params_clip_factor(params_grad_norm(&m.ps), 1.0));
     losses[s] = loss->data[0];
     if (s >= STEPS - 20) tail += loss->data[0] / 20.0;
   }

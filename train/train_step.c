@@ -16,15 +16,15 @@ double train_step_run(epee_ctx *c, model *m, const model_batch *mb, const int32_
   tensor *loss = multi_exit_loss(c, L, logits, labels, w, ce);
   double value = loss->data[0];
   if (!isfinite(value)) return value;
+  tape_backward(c, loss, NULL); /* the grads are zero: the previous step's AdamW cleared them */
   double since = prof_clock(c->prof);
-  params_zero_grad(&m->ps);
-  prof_lap(c->prof, &since, "zero_grad", PROF_OTHER, 4 * n);
-  tape_backward(c, loss, NULL);
-  since = prof_clock(c->prof);
-  double norm = params_clip_grad_norm(&m->ps, clip); /* non-finite iff some gradient is */
-  prof_lap(c->prof, &since, "grad_norm_clip", PROF_OTHER, (norm > clip && clip > 0 ? 12 : 4) * n);
-  if (!isfinite(norm)) return NAN;
-  adamw_step(opt, &m->ps, groups);
-  prof_lap(c->prof, &since, "adamw", PROF_OTHER, 28 * n); /* reads w, g, m, v; writes w, m, v */
+  double norm = params_grad_norm(&m->ps); /* non-finite iff some gradient is */
+  prof_lap(c->prof, &since, "grad_norm", PROF_OTHER, 4 * n);
+  if (!isfinite(norm)) {
+    params_zero_grad(&m->ps); /* the step is not taken; the next one starts from zero grads */
+    return NAN;
+  }
+  adamw_step(opt, &m->ps, groups, params_clip_factor(norm, clip));
+  prof_lap(c->prof, &since, "adamw", PROF_OTHER, 32 * n); /* reads w, g, m, v; writes w, g (zero), m, v */
   return value;
 }
