@@ -13,6 +13,7 @@
 #ifndef EPEE_DNNL_WRAP_H
 #define EPEE_DNNL_WRAP_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 /* Activations a linear forward can apply as a matmul post-op (oneDNN's gelu_erf and gelu_tanh). */
@@ -23,6 +24,12 @@ typedef enum { DW_ACT_NONE, DW_ACT_GELU_ERF, DW_ACT_GELU_TANH } dw_act;
  * must still apply act and R. */
 int dw_linear_fwd(const float *x, const float *w, int w_kn, const float *b, dw_act act, const float *r, float *y, int M,
                   int N, int K);
+/* dw_linear_fwd for weights that do not change until dw_forget_weights is called on them (serving): the first call
+ * keeps a copy of W in the layout oneDNN's matmul runs fastest from, and the calls of 16 rows or more use it. */
+int dw_linear_fwd_frozen(const float *x, const float *w, int w_kn, const float *b, dw_act act, const float *r, float *y,
+                         int M, int N, int K);
+/* Drops the packed copies of any weights in [lo, lo + bytes): call it before that memory is freed or rewritten. */
+void dw_forget_weights(const void *lo, size_t bytes);
 /* dX[M,K] += dY[M,N] op(W)^T */
 void dw_linear_bwd_data(const float *dy, const float *w, int w_kn, float *dx, int M, int N, int K);
 /* dW += the gradient of W in its stored layout (dY^T X or X^T dY);  db[N] += column sums of dY (either may be

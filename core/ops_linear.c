@@ -88,7 +88,10 @@ tensor *op_linear_ex_at(epee_ctx *c, tensor *x, tensor *W, tensor *b, linear_epi
   float keep = 1.0f - ep.dropout;
   int ran = 0, done = 0;
   if (!drop && !(record && ep.act != ACT_NONE)) { /* everything as post-ops when the primitive runs */
-    done = dw_linear_fwd(x->data, W->data, ep.w_in_out, b ? b->data : NULL, dact, r ? r->data : NULL, y->data, M, N, K);
+    /* serving weights run from oneDNN's packed copy */
+    done = (!record && W->frozen ? dw_linear_fwd_frozen : dw_linear_fwd)(x->data, W->data, ep.w_in_out,
+                                                                          b ? b->data : NULL, dact, r ? r->data : NULL,
+                                                                          y->data, M, N, K);
     ran = 1; /* not done: y holds the product + bias */
   }
   if (!done) { /* the product (+ bias) first, then one pass: act -> dropout -> + residual, block by block */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/dnnl_wrap.h"
 #include "core/vec.h"
 
 #define PARAM_ALIGN 16 /* floats: every parameter starts on a 64-byte boundary */
@@ -12,6 +13,7 @@
 void params_init(param_store *ps) { memset(ps, 0, sizeof *ps); }
 
 void params_free(param_store *ps) {
+  if (ps->data && !ps->grad) dw_forget_weights(ps->data, ps->bytes); /* serving: packed copies may exist */
   for (int i = 0; i < ps->n; i++) {
     free((char *)ps->t[i]->name);
     free(ps->t[i]);
@@ -78,6 +80,7 @@ void params_allocate(param_store *ps, params_use use) {
     ps->t[i]->data = ps->data + ps->offset[i];
     ps->t[i]->grad = ps->grad ? ps->grad + ps->offset[i] : NULL;
     ps->t[i]->requires_grad = ps->grad != NULL;
+    ps->t[i]->frozen = use == PARAMS_SERVE;
   }
 }
 

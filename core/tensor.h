@@ -25,6 +25,7 @@ typedef struct tensor {
   int shape[EPEE_MAX_DIMS];
   int requires_grad; /* a parameter, or computed from one in grad mode */
   int is_leaf;       /* parameters and user inputs: grads accumulate across backward passes */
+  int frozen;        /* serving parameters: never rewritten, so a linear op may keep a packed copy (dnnl_wrap.h) */
   const char *name;  /* parameters: the HuggingFace state_dict key */
 } tensor;
 

@@ -179,6 +179,9 @@ static void *worker(void *p) {
     dw_linear_fwd(a, b, 0, NULL, DW_ACT_NONE, NULL, c, M, N, K);
     dwref_linear_fwd(a, b, 0, NULL, DW_ACT_NONE, NULL, cr, M, N, K);
     w->bad += rel_err(c, cr, (int64_t)M * N) > GEMM_TOL;
+    dw_linear_fwd_frozen(a, b, 0, NULL, DW_ACT_NONE, NULL, c, M, N, K); /* packs under the same lock */
+    w->bad += rel_err(c, cr, (int64_t)M * N) > GEMM_TOL;
+    dw_forget_weights(b, sizeof(float) * (size_t)N * K);
     free(a), free(b), free(c), free(cr);
   }
   return NULL;
@@ -196,6 +199,50 @@ static void test_concurrent_callers(void) {
     pthread_join(th[i], NULL);
     CU_ASSERT_EQUAL(args[i].bad, 0);
   }
+}
+
+/* Frozen (serving) weights run from a packed copy: the same results as the plain weights for both layouts, every
+ * row count (below 16 rows the sgemm route, unpacked) and the post-ops; a forgotten copy is re-made from the
+ * weights as they are then, and the ops use the copy exactly for frozen tensors outside a tape. */
+static void test_frozen_weights(void) {
+  const int rows[] = {1, 15, 16, 40, 129};
+  for (int w_kn = 0; w_kn < 2; w_kn++)
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+      for (int post = 0; post < 2; post++) {
+        int M = rows[i], N = 48, K = 40;
+        float *x = randn((int64_t)M * K, 600 + i), *w = randn((int64_t)N * K, 610), *b = randn(N, 620);
+        float *r = randn((int64_t)M * N, 630), *y = randn((int64_t)M * N, 640), *yr = copy(y, (int64_t)M * N);
+        dw_act act = post ? DW_ACT_GELU_ERF : DW_ACT_NONE;
+        const float *res = post ? r : NULL;
+        int all = dw_linear_fwd_frozen(x, w, w_kn, b, act, res, y, M, N, K);
+        CU_ASSERT_EQUAL(all, M >= 16 || !post);
+        dwref_linear_fwd(x, w, w_kn, b, all ? act : DW_ACT_NONE, all ? res : NULL, yr, M, N, K);
+        double e = rel_err(y, yr, (int64_t)M * N);
+        if (e > GEMM_TOL) printf("\n  frozen M=%d w_kn=%d post=%d: rel err %.2e", M, w_kn, post, e);
+        CU_ASSERT(e <= GEMM_TOL);
+        /* rewritten after dw_forget_weights: the next call packs the new values */
+        dw_forget_weights(w, sizeof(float) * (size_t)N * K);
+        for (int64_t j = 0; j < (int64_t)N * K; j++) w[j] = -w[j];
+        dw_linear_fwd_frozen(x, w, w_kn, b, DW_ACT_NONE, NULL, y, M, N, K);
+        dwref_linear_fwd(x, w, w_kn, b, DW_ACT_NONE, NULL, yr, M, N, K);
+        CU_ASSERT(rel_err(y, yr, (int64_t)M * N) <= GEMM_TOL);
+        dw_forget_weights(w, sizeof(float) * (size_t)N * K);
+        free(x), free(w), free(b), free(r), free(y), free(yr);
+      }
+  /* the op: a frozen W gives the unfrozen op's output (no tape) */
+  epee_ctx c;
+  ctx_init(&c, 1 << 20, 5);
+  c.grad_mode = 0;
+  tensor *x = tensor_new2(&c, 40, 24), *w = tensor_new2(&c, 33, 24), *r = tensor_new2(&c, 40, 33);
+  rng_fill_normal(x->data, x->n, 1.0f, 5, 1), rng_fill_normal(w->data, w->n, 1.0f, 5, 2);
+  rng_fill_normal(r->data, r->n, 1.0f, 5, 3);
+  linear_epilogue ep = {.act = ACT_GELU, .residual = r};
+  tensor *y1 = op_linear_ex(&c, x, w, NULL, ep);
+  w->frozen = 1;
+  tensor *y2 = op_linear_ex(&c, x, w, NULL, ep);
+  CU_ASSERT(rel_err(y2->data, y1->data, y1->n) <= GEMM_TOL);
+  dw_forget_weights(w->data, sizeof(float) * (size_t)w->n);
+  ctx_free(&c);
 }
 
 /* ---------------- ops: forward vs double reference, gradients vs finite differences ---------------- */
@@ -557,6 +604,7 @@ void epee_register_tests(void) {
   CU_add_test(s, "linear worked by hand", test_linear_by_hand);
   CU_add_test(s, "primitive cache eviction and shutdown", test_cache_eviction);
   CU_add_test(s, "concurrent callers", test_concurrent_callers);
+  CU_add_test(s, "frozen weights: packed copy, forget and re-pack, the op", test_frozen_weights);
   CU_pSuite o = CU_add_suite("ops_linear", NULL, shutdown_wrapper);
   CU_add_test(o, "linear gradcheck (ranks 1-4, M/N/K = 1)", test_linear_gradcheck);
   CU_add_test(o, "conv1d gradcheck (ranks 1-4, M/N/K = 1, x without grad)", test_conv1d_gradcheck);
