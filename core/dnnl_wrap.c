@@ -68,8 +68,8 @@ static unsigned key_hash(const mm_key *k) {
 }
 
 static void key_str(const mm_key *k, char *buf, size_t len) {
-  snprintf(buf, len, "batch=%d M=%d N=%d K=%d ta=%d tb=%d bias=%d accumulate=%d act=%d residual=%d", k->batch, k->M,
-           k->N, k->K, k->ta, k->tb, k->bias, k->acc, k->act, k->resid);
+  snprintf(buf, len, "batch=%d M=%d N=%d K=%d ta=%d tb=%d bias=%d accumulate=%d act=%d residual=%d packed=%d",
+           k->batch, k->M, k->N, k->K, k->ta, k->tb, k->bias, k->acc, k->act, k->resid, k->packed);
 }
 
 static void dnnl_ok(dnnl_status_t st, const char *call, const mm_key *k) {

@@ -69,9 +69,9 @@ tensor *op_tanh_at(epee_ctx *c, tensor *x, OP_LOC);
 #define op_gelu_tanh(...) op_gelu_tanh_at(__VA_ARGS__, OP_AT)
 #define op_tanh(...) op_tanh_at(__VA_ARGS__, OP_AT)
 /* The activation kernels over one thread's block of n floats, compiled per ISA (core/simd.h): y = f(x); and
- * d *= f'(x) for the GELU forms (the fused linear epilogue's backward). */
+ * dx = dy f'(x), written, for the GELU forms (the fused linear epilogue's backward). */
 void act_kernel(act_kind kind, const float *x, float *y, int64_t n);
-void act_grad_mul_kernel(act_kind kind, const float *x, float *d, int64_t n);
+void act_grad_kernel(act_kind kind, const float *x, const float *dy, float *dx, int64_t n);
 
 /* x[B, H, Tq, Tk] scores, key_mask[B, Tk] (1 real, 0 padding) or NULL, causal (query i sees keys <= i
  * + (Tk - Tq)) -> softmax over the last dim after adding -inf-like masking (as HF: finfo.min) */

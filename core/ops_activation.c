@@ -106,14 +106,14 @@ EPEE_VECTOR_CLONES void act_kernel(act_kind kind, const float *x, float *y, int6
   }
 }
 
-EPEE_VECTOR_CLONES void act_grad_mul_kernel(act_kind kind, const float *x, float *d, int64_t n) {
-  EPEE_CHECK(kind == ACT_GELU || kind == ACT_GELU_TANH, "act_grad_mul_kernel takes the GELU forms only");
+EPEE_VECTOR_CLONES void act_grad_kernel(act_kind kind, const float *x, const float *dy, float *dx, int64_t n) {
+  EPEE_CHECK(kind == ACT_GELU || kind == ACT_GELU_TANH, "act_grad_kernel takes the GELU forms only");
   if (kind == ACT_GELU) {
 #pragma omp simd
-    for (int64_t i = 0; i < n; i++) d[i] *= gelu_df(x[i]);
+    for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_df(x[i]);
   } else {
 #pragma omp simd
-    for (int64_t i = 0; i < n; i++) d[i] *= gelu_tanh_df(x[i]);
+    for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_tanh_df(x[i]);
   }
 }
 

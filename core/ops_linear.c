@@ -1,7 +1,5 @@
 /* linear layers (nn.Linear and HF Conv1D weights) with their fused epilogue, and batched matmul, all on oneDNN
  * through core/dnnl_wrap.c. */
-#include <string.h>
-
 #include "core/dnnl_wrap.h"
 #include "core/ops.h"
 #include "core/simd.h"
@@ -9,7 +7,8 @@
 
 enum { CHUNK = 4096 }; /* the epilogue's threads take blocks of CHUNK elements, each run by per-ISA kernels */
 
-/* dz[n] = dy[n] * (mask ? scale : 0): the dropout part of the epilogue's gradient, written, not accumulated */
+/* dz[n] = dy[n] * (mask ? scale : 0): the dropout part of the epilogue's gradient, written, not accumulated (dz may
+ * be dy) */
 EPEE_VECTOR_CLONES static void dropout_grad_chunk(float *dz, const float *dy, const uint8_t *mask, float scale,
                                                   int64_t n) {
 #pragma omp simd
@@ -36,9 +35,8 @@ static void linear_backward(tape_entry *e) {
 #pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < n; o += CHUNK) {
       int64_t len = n - o < CHUNK ? n - o : CHUNK;
-      if (mask) dropout_grad_chunk(g + o, dy + o, mask + o, scale, len);
-      else memcpy(g + o, dy + o, sizeof(float) * (size_t)len);
-      if (act != ACT_NONE) act_grad_mul_kernel(act, z + o, g + o, len);
+      if (act != ACT_NONE) act_grad_kernel(act, z + o, dy + o, g + o, len);
+      if (mask) dropout_grad_chunk(g + o, act != ACT_NONE ? g + o : dy + o, mask + o, scale, len);
     }
     dz = g;
   }
