@@ -9,9 +9,13 @@
 #include <stdint.h>
 
 static inline float fast_exp(float x0) {
-  float x = x0 > -87.0f ? (x0 < 88.0f ? x0 : 88.0f) : -87.0f; /* NaN lands on -87: the int conversion stays defined */
-  /* n = round(x / ln2) by the 1.5 * 2^23 shifter (floorf does not vectorise in GCC without fast-math) */
-  float n = fmaf(x, 1.44269504088896341f, 12582912.0f) - 12582912.0f;
+  /* Above 88, e^88; a NaN falls through (the compare is false). Below -87 the result is replaced by 0 at the
+   * end, so no lower clamp: only the bits' integer arithmetic sees those values, and it is defined for all. */
+  float x = x0 > 88.0f ? 88.0f : x0;
+  /* n = round(x / ln2) by the 1.5 * 2^23 shifter (floorf does not vectorise in GCC without fast-math); the
+   * shifted float's low mantissa bits then hold n, and 2^n is n + 127 moved into the exponent field */
+  float shifted = fmaf(x, 1.44269504088896341f, 12582912.0f);
+  float n = shifted - 12582912.0f;
   float r = fmaf(n, -0.693359375f, x); /* ln2 split in two: r is exact to float precision */
   r = fmaf(n, 2.12194440e-4f, r);
   float p = 1.9875691500e-4f;
@@ -21,8 +25,9 @@ static inline float fast_exp(float x0) {
   p = fmaf(p, r, 1.6666665459e-1f);
   p = fmaf(p, r, 5.0000001201e-1f);
   p = fmaf(p, r * r, r + 1.0f);
-  union { uint32_t i; float f; } scale = {.i = (uint32_t)((int32_t)n + 127) << 23};
-  return x0 > -87.0f ? p * scale.f : (x0 != x0 ? x0 : 0.0f);
+  union { float f; uint32_t i; } bits = {.f = shifted}, scale;
+  scale.i = (bits.i - 0x4B400000u + 127u) << 23;
+  return x0 < -87.0f ? 0.0f : p * scale.f;
 }
 
 #endif

@@ -1,5 +1,6 @@
 /* Core kernels at BERT-base shapes: linear forward / backward against a raw oneDNN GEMM of the same
- * size measured in the same run, and fused attention forward / backward.
+ * size measured in the same run, the default model's GEMMs at batch-1 serving (packed weights), fused attention
+ * forward / backward, fused linear epilogues, the GELU kernels.
  *
  * Each repetition times the raw GEMM and our op back to back, so a load change on the machine hits both
  * alike; the table shows medians. Threads: OMP_NUM_THREADS.
@@ -89,6 +90,39 @@ static double bench_linear(int M, int N, int K, int reps) {
   return tf + tb;
 }
 
+/* Serving: one forward at batch 1, the weights packed as the engine runs them (dw_linear_fwd_frozen); returns the
+ * seconds of one layer's six GEMMs (Q, K, V, output projection, FFN up and down) and sets *raw to the raw GEMMs'. */
+static void ours_fwd_packed(lin_bufs *l) {
+  dw_linear_fwd_frozen(l->x, l->w, 0, l->b, DW_ACT_NONE, NULL, l->y, l->M, l->N, l->K);
+}
+
+static double bench_serving_layer(int M, int D, int F, int reps, double *raw) {
+  const int shape[3][2] = {{D, D}, {F, D}, {D, F}}, count[3] = {4, 1, 1};
+  double ours = 0.0;
+  *raw = 0.0;
+  for (int s = 0; s < 3; s++) {
+    int N = shape[s][0], K = shape[s][1];
+    lin_bufs l = {.M = M, .N = N, .K = K, .x = randn((int64_t)M * K, 1), .w = randn((int64_t)N * K, 2),
+                  .b = randn(N, 3), .y = randn((int64_t)M * N, 4)};
+    double tr[MAX_REPS], to[MAX_REPS];
+    for (int r = -WARMUP; r < reps; r++) { /* as bench_pair, keeping both medians */
+      double t0 = now();
+      raw_fwd(&l);
+      double t1 = now();
+      ours_fwd_packed(&l);
+      double t2 = now();
+      if (r >= 0) tr[r] = t1 - t0, to[r] = t2 - t1;
+    }
+    double mr = median(tr, reps), mo = median(to, reps), flops = 2.0 * M * N * K;
+    printf("serve     %5d %5d %5d   %8.3f %8.1f   %8.3f %8.1f   %6.1f%%\n", M, N, K, mo * 1e3, flops / mo * 1e-9,
+           mr * 1e3, flops / mr * 1e-9, 100.0 * mr / mo);
+    ours += count[s] * mo, *raw += count[s] * mr;
+    dw_forget_weights(l.w, sizeof(float) * (size_t)N * K);
+    free(l.x), free(l.w), free(l.b), free(l.y);
+  }
+  return ours;
+}
+
 /* ---- attention ---- */
 typedef struct {
   double fwd, bwd;
@@ -174,6 +208,32 @@ static void bench_epilogue(const char *name, int M, int N, int K, int gelu, floa
   free(x), free(w), free(b), free(r), free(dy);
 }
 
+/* The GELU kernels alone, on one thread: [2048, 1024] (the default shape's FFN activation, 8 MB, so memory
+ * traffic counts as it does in a step); value and derivative (act_grad_kernel: dx = dy f'(x)) */
+static void bench_activations(int reps) {
+  const int64_t n = 2048 * 1024;
+  float *x = randn(n, 21), *dy = randn(n, 22), *y = randn(n, 23);
+  printf("\nGELU kernels, one thread, %lld elements (ns per element, median):\n", (long long)n);
+  const struct {
+    const char *name;
+    act_kind kind;
+  } acts[] = {{"gelu (erf)", ACT_GELU}, {"gelu (tanh)", ACT_GELU_TANH}};
+  for (int a = 0; a < 2; a++) {
+    double tf[MAX_REPS], tb[MAX_REPS];
+    for (int r = -WARMUP; r < reps; r++) {
+      double t0 = now();
+      act_kernel(acts[a].kind, x, y, n);
+      double t1 = now();
+      act_grad_kernel(acts[a].kind, x, dy, y, n);
+      double t2 = now();
+      if (r >= 0) tf[r] = t1 - t0, tb[r] = t2 - t1;
+    }
+    printf("%-12s value %6.3f ns  derivative %6.3f ns\n", acts[a].name, median(tf, reps) / (double)n * 1e9,
+           median(tb, reps) / (double)n * 1e9);
+  }
+  free(x), free(dy), free(y);
+}
+
 int main(int argc, char **argv) {
   int reps = argc > 1 ? atoi(argv[1]) : 20;
   if (reps < 1 || reps > MAX_REPS) {
@@ -191,6 +251,16 @@ int main(int argc, char **argv) {
   double tup = bench_linear(M, 3072, 768, reps);
   double tdown = bench_linear(M, 768, 3072, reps);
   double t_layer_linear = 4 * t768 + tup + tdown; /* Q, K, V, output projection, FFN up and down */
+
+  /* The default GO model (6 x 256, F 1024) serving one input of 38 tokens (the test split's median length):
+   * the GEMM time alone bounds epee-infer's full-depth batch-1 latency from below. */
+  const int sM = 38, sD = 256, sF = 1024, sL = 6;
+  printf("\nserving at batch 1 (ours = packed weights, as the engine runs them), default GO model, %d tokens:\n", sM);
+  double raw_layer, ours_layer = bench_serving_layer(sM, sD, sF, reps, &raw_layer);
+  double sflops = 2.0 * sM * sD * (4.0 * sD + 2.0 * sF) * sL;
+  printf("GEMMs of all %d layers: ours %.3f ms (%.1f GFLOP/s), raw %.3f ms (%.1f GFLOP/s)\n\n", sL,
+         sL * ours_layer * 1e3, sflops / (sL * ours_layer) * 1e-9, sL * raw_layer * 1e3,
+         sflops / (sL * raw_layer) * 1e-9);
 
   int B = 8, T = 128, H = 12, hd = 64;
   double f = 4.0 * B * T * T * H * hd;
@@ -233,6 +303,7 @@ int main(int argc, char **argv) {
       bench_epilogue(name, Mi, D, F, 0, train ? 0.1f : 0.0f, train, reps);
     }
   }
+  bench_activations(reps);
   dw_shutdown();
   return 0;
 }

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/fast_exp.h"
 #include "core/ops.h"
 #include "core/rng.h"
 #include "tests/gradcheck.h"
@@ -306,6 +307,30 @@ static void test_activations_by_hand(void) {
   CU_ASSERT_DOUBLE_EQUAL(gt->data[0], 0.8411919906082768, 1e-6);
   CU_ASSERT_DOUBLE_EQUAL(t->data[3], 0.46211715726000974, 1e-7);
   ctx_free(&c);
+}
+
+/* fast_exp's contract, in a loop GCC vectorises as the kernels do: about 1 ulp on [-87, 88] (checked to
+ * 3e-7 relative), exactly 0 below -87 and at -inf, e^88 above 88 and at +inf, NaN in gives NaN out. */
+static void fast_exp_loop(const float *x, float *y, int n) {
+#pragma omp simd
+  for (int i = 0; i < n; i++) y[i] = fast_exp(x[i]);
+}
+
+static void test_fast_exp(void) {
+  enum { N = 350001, NS = 8 };
+  float *x = epee_malloc(sizeof(float) * N), *y = epee_malloc(sizeof(float) * N);
+  for (int i = 0; i < N; i++) x[i] = -87.0f + 175.0f * (float)i / (float)(N - 1);
+  fast_exp_loop(x, y, N);
+  double worst = 0;
+  for (int i = 0; i < N; i++) worst = fmax(worst, fabs(y[i] - exp((double)x[i])) / exp((double)x[i]));
+  printf("  fast_exp max rel err on [-87, 88]: %.2e\n", worst);
+  CU_ASSERT(worst <= 3e-7);
+  float sx[NS] = {-87.5f, -1000.0f, -INFINITY, 88.5f, 1e30f, INFINITY, NAN, -NAN}, sy[NS];
+  fast_exp_loop(sx, sy, NS);
+  for (int i = 0; i < 3; i++) CU_ASSERT(sy[i] == 0.0f);
+  for (int i = 3; i < 6; i++) CU_ASSERT(sy[i] == (float)exp(88.0) || fabs(sy[i] - exp(88.0)) <= 3e-7 * exp(88.0));
+  for (int i = 6; i < NS; i++) CU_ASSERT(isnan(sy[i]));
+  free(x), free(y);
 }
 
 /* The vectorised approximations against double math over a dense grid of [-10, 10]: values to 2e-5
@@ -810,6 +835,7 @@ void epee_register_tests(void) {
   CU_add_test(s, "layernorm by hand (biased variance, eps in the root)", test_layernorm_by_hand);
   CU_add_test(s, "layernorm gradcheck", test_layernorm);
   CU_add_test(s, "activations by hand", test_activations_by_hand);
+  CU_add_test(s, "fast_exp: accuracy, underflow, saturation, NaN", test_fast_exp);
   CU_add_test(s, "activation accuracy on a dense grid", test_activation_accuracy);
   CU_add_test(s, "activations gradcheck", test_activations);
   CU_add_test(s, "dropout gradcheck (mask reproduced)", test_dropout_gradcheck);
